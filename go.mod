@@ -1,0 +1,11 @@
+module github.com/example/hello
+
+go 1.26.8
+
+require (
+	cloud.google.com/go/compute/metadata v0.10.0
+	github.com/go-chi/chi/v5 v5.5.0
+	github.com/go-chi/cors v1.2.2
+)
+
+require golang.org/x/sys v0.46.0 // indirect

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/go-chi/cors"
+)
+
+// maxBodyBytes is the largest request body accepted. The API reads no bodies;
+// the limit keeps a client from making the server swallow an endless one.
+const maxBodyBytes = 1 << 20
+
+// newServer returns the service's whole HTTP handler: middleware, routes and the
+// JSON answers for unknown paths and wrong methods. draining is set by shutdown.
+func newServer(logger *slog.Logger, cfg config, loc location, draining *atomic.Bool) http.Handler {
+	r := chi.NewRouter()
+	// Access logging is for debugging: Cloud Run already logs every request.
+	if logger.Enabled(context.Background(), slog.LevelDebug) {
+		r.Use(logRequests(logger, loc.projectID))
+	}
+	r.Use(recoverPanic(logger, loc.projectID))
+	r.Use(closeWhileDraining(draining))
+	r.Use(setResponseHeaders)
+	if cfg.httpsRedirect {
+		r.Use(redirectToHTTPS)
+	}
+	r.Use(cors.Handler(cors.Options{
+		AllowedOrigins: cfg.corsOrigins,
+		AllowedMethods: []string{http.MethodGet, http.MethodHead},
+		MaxAge:         3600,
+	}))
+	r.Use(limitBody(maxBodyBytes))
+	r.Use(middleware.StripSlashes)
+
+	addRoutes(r, cfg, loc, draining)
+	r.NotFound(handleNotFound)
+	r.MethodNotAllowed(handleMethodNotAllowed(r))
+	return r
+}
+
+// addRoutes lists every route the service answers. Paths are written without a
+// trailing slash; StripSlashes lets /health/ reach /health.
+func addRoutes(r chi.Router, cfg config, loc location, draining *atomic.Bool) {
+	root := handleRoot(loc.region, cfg.service, cfg.revision)
+	r.Get("/", root)
+	r.Head("/", root)
+
+	health := handleHealth(draining)
+	r.Get("/health", health)
+	r.Head("/health", health)
+}
+
+// rootResponse is the body of GET /.
+type rootResponse struct {
+	Message  string `json:"message"`
+	Region   string `json:"region"`
+	Service  string `json:"service,omitempty"`
+	Revision string `json:"revision,omitempty"`
+}
+
+// handleRoot answers GET / with the greeting and the region of this instance.
+// None of it changes after start-up, so the body is encoded once.
+func handleRoot(region, service, revision string) http.HandlerFunc {
+	body := encodeJSON(rootResponse{
+		Message:  "Hello world!",
+		Region:   region,
+		Service:  service,
+		Revision: revision,
+	})
+	return func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, body)
+	}
+}
+
+// healthResponse is the body of GET /health/.
+type healthResponse struct {
+	Status string `json:"status"`
+}
+
+// handleHealth answers 200 {"status":"ok"} while the instance serves and
+// 503 {"status":"draining"} once shutdown has begun, so that a load balancer
+// that checks health stops sending it new requests.
+func handleHealth(draining *atomic.Bool) http.HandlerFunc {
+	ok := encodeJSON(healthResponse{Status: "ok"})
+	drain := encodeJSON(healthResponse{Status: "draining"})
+	return func(w http.ResponseWriter, r *http.Request) {
+		if draining.Load() {
+			writeJSON(w, http.StatusServiceUnavailable, drain)
+			return
+		}
+		writeJSON(w, http.StatusOK, ok)
+	}
+}
+
+// handleNotFound answers any path without a route.
+func handleNotFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusNotFound, "not found")
+}
+
+// handleMethodNotAllowed answers a known path asked with a method it does not
+// serve, and lists the methods it does serve in the Allow header. chi sets Allow
+// only in its own 405 handler, so the methods are found again here from mux.
+func handleMethodNotAllowed(mux *chi.Mux) http.HandlerFunc {
+	methods := []string{
+		http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions,
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		path := r.URL.Path
+		if rctx := chi.RouteContext(r.Context()); rctx != nil && rctx.RoutePath != "" {
+			path = rctx.RoutePath
+		}
+		var allow []string
+		for _, m := range methods {
+			if mux.Match(chi.NewRouteContext(), m, path) {
+				allow = append(allow, m)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed")
+	}
+}
+
+// errorResponse is the one shape of every error the service answers.
+type errorResponse struct {
+	Error string `json:"error"`
+}
+
+// writeError writes status with the body {"error": msg}.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, encodeJSON(errorResponse{Error: msg}))
+}
+
+// writeJSON writes status and a body already encoded as JSON. Headers are set
+// before WriteHeader, since after it they are ignored.
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// encodeJSON encodes v, which must be one of this file's response types, with a
+// final newline so that curl's output ends the line.
+func encodeJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only structs of strings are passed here, and those always encode.
+		b = []byte(`{"error":"cannot encode response"}`)
+	}
+	return append(b, '\n')
+}

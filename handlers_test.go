@@ -1,0 +1,461 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// mapEnv returns a getenv that reads from m.
+func mapEnv(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// newTestServer starts newServer, configured from env, behind a real HTTP server.
+func newTestServer(t *testing.T, env map[string]string, loc location, draining *atomic.Bool) *httptest.Server {
+	t.Helper()
+	cfg, err := loadConfig(mapEnv(env))
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	if draining == nil {
+		draining = new(atomic.Bool)
+	}
+	srv := httptest.NewServer(newServer(newLogger(io.Discard, slog.LevelInfo), cfg, loc, draining))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// noRedirects is a client that returns redirects instead of following them.
+var noRedirects = &http.Client{
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// syncBuffer is a bytes.Buffer that a server's goroutines can write to while a
+// test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
+}
+
+func (b *syncBuffer) String() string { return string(b.Bytes()) }
+
+func (b *syncBuffer) Len() int { return len(b.Bytes()) }
+
+// absent, as a wanted header value, means the header must not be there.
+const absent = "<absent>"
+
+func TestEndpoints(t *testing.T) {
+	t.Parallel()
+	onCloudRun := map[string]string{"K_SERVICE": "hello", "K_REVISION": "hello-00001-abc"}
+	tests := []struct {
+		name       string
+		env        map[string]string
+		method     string
+		path       string
+		header     map[string]string
+		body       string
+		wantStatus int
+		wantBody   string // exact; "" means the body must be empty
+		wantHeader map[string]string
+	}{
+		{
+			name: "root", method: "GET", path: "/",
+			wantStatus: 200, wantBody: `{"message":"Hello world!","region":"europe-west1"}` + "\n",
+			wantHeader: map[string]string{
+				"Content-Type":           "application/json",
+				"Cache-Control":          "no-store",
+				"X-Content-Type-Options": "nosniff",
+				"X-Frame-Options":        "DENY",
+				"Content-Length":         "51",
+			},
+		},
+		{
+			name: "root on Cloud Run reports service and revision", env: onCloudRun, method: "GET", path: "/",
+			wantStatus: 200,
+			wantBody:   `{"message":"Hello world!","region":"europe-west1","service":"hello","revision":"hello-00001-abc"}` + "\n",
+		},
+		{
+			name: "HEAD root has headers and no body", method: "HEAD", path: "/",
+			wantStatus: 200, wantBody: "",
+			wantHeader: map[string]string{"Content-Type": "application/json", "Content-Length": "51"},
+		},
+		{
+			name: "root with query", method: "GET", path: "/?x=1",
+			wantStatus: 200, wantBody: `{"message":"Hello world!","region":"europe-west1"}` + "\n",
+		},
+		{
+			name: "health with slash", method: "GET", path: "/health/",
+			wantStatus: 200, wantBody: `{"status":"ok"}` + "\n",
+			wantHeader: map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store"},
+		},
+		{
+			name: "health without slash", method: "GET", path: "/health",
+			wantStatus: 200, wantBody: `{"status":"ok"}` + "\n",
+		},
+		{
+			name: "HEAD health", method: "HEAD", path: "/health/",
+			wantStatus: 200, wantBody: "",
+		},
+		{
+			name: "unknown path", method: "GET", path: "/nope",
+			wantStatus: 404, wantBody: `{"error":"not found"}` + "\n",
+			wantHeader: map[string]string{"Content-Type": "application/json", "X-Content-Type-Options": "nosniff"},
+		},
+		{
+			name: "unknown path under health", method: "GET", path: "/health/x",
+			wantStatus: 404, wantBody: `{"error":"not found"}` + "\n",
+		},
+		{
+			name: "POST root", method: "POST", path: "/", body: "x",
+			wantStatus: 405, wantBody: `{"error":"method POST not allowed"}` + "\n",
+			wantHeader: map[string]string{"Allow": "GET, HEAD", "Content-Type": "application/json"},
+		},
+		{
+			name: "DELETE health with slash", method: "DELETE", path: "/health/",
+			wantStatus: 405, wantBody: `{"error":"method DELETE not allowed"}` + "\n",
+			wantHeader: map[string]string{"Allow": "GET, HEAD"},
+		},
+		{
+			name: "OPTIONS without CORS preflight headers", method: "OPTIONS", path: "/",
+			wantStatus: 405, wantBody: `{"error":"method OPTIONS not allowed"}` + "\n",
+			wantHeader: map[string]string{"Allow": "GET, HEAD"},
+		},
+		{
+			name: "body over the limit", method: "POST", path: "/", body: strings.Repeat("x", maxBodyBytes+1),
+			wantStatus: 413, wantBody: `{"error":"request body larger than 1048576 bytes"}` + "\n",
+		},
+		{
+			name: "body at the limit gets to routing", method: "POST", path: "/", body: strings.Repeat("x", maxBodyBytes),
+			wantStatus: 405, wantBody: `{"error":"method POST not allowed"}` + "\n",
+		},
+
+		// HTTPS redirect: on by default on Cloud Run, off elsewhere, and forced either way by HTTPS_REDIRECT.
+		{
+			name: "redirect GET", env: onCloudRun, method: "GET", path: "/a/b?q=1&r=2",
+			header:     map[string]string{"X-Forwarded-Proto": "http"},
+			wantStatus: 301, wantBody: "",
+			wantHeader: map[string]string{"Location": "https://hello.example/a/b?q=1&r=2"},
+		},
+		{
+			name: "redirect HEAD", env: onCloudRun, method: "HEAD", path: "/",
+			header:     map[string]string{"X-Forwarded-Proto": "http"},
+			wantStatus: 301, wantBody: "",
+			wantHeader: map[string]string{"Location": "https://hello.example/"},
+		},
+		{
+			name: "redirect POST keeps the method", env: onCloudRun, method: "POST", path: "/?q=1", body: "x",
+			header:     map[string]string{"X-Forwarded-Proto": "http"},
+			wantStatus: 308, wantBody: "",
+			wantHeader: map[string]string{"Location": "https://hello.example/?q=1"},
+		},
+		{
+			name: "redirect reads the first of several protocols", env: onCloudRun, method: "GET", path: "/",
+			header:     map[string]string{"X-Forwarded-Proto": "HTTP, https"},
+			wantStatus: 301, wantBody: "",
+			wantHeader: map[string]string{"Location": "https://hello.example/"},
+		},
+		{
+			name: "https is served with HSTS", env: onCloudRun, method: "GET", path: "/",
+			header:     map[string]string{"X-Forwarded-Proto": "https"},
+			wantStatus: 200,
+			wantBody:   `{"message":"Hello world!","region":"europe-west1","service":"hello","revision":"hello-00001-abc"}` + "\n",
+			wantHeader: map[string]string{"Strict-Transport-Security": "max-age=31536000"},
+		},
+		{
+			name: "no forwarded protocol is a direct request and is served", env: onCloudRun, method: "GET", path: "/health/",
+			wantStatus: 200, wantBody: `{"status":"ok"}` + "\n",
+			wantHeader: map[string]string{"Strict-Transport-Security": absent, "Location": absent},
+		},
+		{
+			name: "health is never redirected", env: onCloudRun, method: "GET", path: "/health/",
+			header:     map[string]string{"X-Forwarded-Proto": "http"},
+			wantStatus: 200, wantBody: `{"status":"ok"}` + "\n",
+			wantHeader: map[string]string{"Location": absent},
+		},
+		{
+			name: "health without slash is never redirected", env: onCloudRun, method: "GET", path: "/health",
+			header:     map[string]string{"X-Forwarded-Proto": "http"},
+			wantStatus: 200, wantBody: `{"status":"ok"}` + "\n",
+		},
+		{
+			name: "redirect off by default off Cloud Run", method: "GET", path: "/",
+			header:     map[string]string{"X-Forwarded-Proto": "http"},
+			wantStatus: 200, wantBody: `{"message":"Hello world!","region":"europe-west1"}` + "\n",
+			wantHeader: map[string]string{"Location": absent, "Strict-Transport-Security": absent},
+		},
+		{
+			name: "HTTPS_REDIRECT=false on Cloud Run", env: map[string]string{"K_SERVICE": "hello", "HTTPS_REDIRECT": "false"},
+			method: "GET", path: "/", header: map[string]string{"X-Forwarded-Proto": "http"},
+			wantStatus: 200, wantBody: `{"message":"Hello world!","region":"europe-west1","service":"hello"}` + "\n",
+		},
+		{
+			name: "HTTPS_REDIRECT=true off Cloud Run", env: map[string]string{"HTTPS_REDIRECT": "true"},
+			method: "GET", path: "/x", header: map[string]string{"X-Forwarded-Proto": "http"},
+			wantStatus: 301, wantBody: "",
+			wantHeader: map[string]string{"Location": "https://hello.example/x"},
+		},
+
+		// CORS: allow-all by default, a list when CORS_ORIGINS is set.
+		{
+			name: "CORS allows any origin by default", method: "GET", path: "/",
+			header:     map[string]string{"Origin": "https://app.example"},
+			wantStatus: 200, wantBody: `{"message":"Hello world!","region":"europe-west1"}` + "\n",
+			wantHeader: map[string]string{"Access-Control-Allow-Origin": "*", "Vary": "Origin"},
+		},
+		{
+			name: "CORS preflight", method: "OPTIONS", path: "/",
+			header:     map[string]string{"Origin": "https://app.example", "Access-Control-Request-Method": "GET"},
+			wantStatus: 200, wantBody: "",
+			wantHeader: map[string]string{"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET", "Access-Control-Max-Age": "3600"},
+		},
+		{
+			name: "CORS preflight for a method not served", method: "OPTIONS", path: "/",
+			header:     map[string]string{"Origin": "https://app.example", "Access-Control-Request-Method": "DELETE"},
+			wantStatus: 200, wantBody: "",
+			wantHeader: map[string]string{"Access-Control-Allow-Origin": absent, "Access-Control-Allow-Methods": absent},
+		},
+		{
+			name: "CORS_ORIGINS allows a listed origin", env: map[string]string{"CORS_ORIGINS": "https://a.example, https://b.example"},
+			method: "GET", path: "/", header: map[string]string{"Origin": "https://b.example"},
+			wantStatus: 200, wantBody: `{"message":"Hello world!","region":"europe-west1"}` + "\n",
+			wantHeader: map[string]string{"Access-Control-Allow-Origin": "https://b.example"},
+		},
+		{
+			name: "CORS_ORIGINS refuses another origin", env: map[string]string{"CORS_ORIGINS": "https://a.example"},
+			method: "GET", path: "/", header: map[string]string{"Origin": "https://evil.example"},
+			wantStatus: 200, wantBody: `{"message":"Hello world!","region":"europe-west1"}` + "\n",
+			wantHeader: map[string]string{"Access-Control-Allow-Origin": absent},
+		},
+		{
+			name: "CORS_ORIGINS wildcard subdomain", env: map[string]string{"CORS_ORIGINS": "https://*.example.com"},
+			method: "GET", path: "/", header: map[string]string{"Origin": "https://app.example.com"},
+			wantStatus: 200, wantBody: `{"message":"Hello world!","region":"europe-west1"}` + "\n",
+			wantHeader: map[string]string{"Access-Control-Allow-Origin": "https://app.example.com"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newTestServer(t, tt.env, location{region: "europe-west1"}, nil)
+			req, err := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = "hello.example"
+			for k, v := range tt.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := noRedirects.Do(req)
+			if err != nil {
+				t.Fatalf("%s %s: %v", tt.method, tt.path, err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatalf("%s %s: reading body: %v", tt.method, tt.path, err)
+			}
+			if resp.StatusCode != tt.wantStatus {
+				t.Errorf("%s %s status = %d, want %d (body %q)", tt.method, tt.path, resp.StatusCode, tt.wantStatus, body)
+			}
+			if string(body) != tt.wantBody {
+				t.Errorf("%s %s body = %q, want %q", tt.method, tt.path, body, tt.wantBody)
+			}
+			for k, want := range tt.wantHeader {
+				got, ok := resp.Header[http.CanonicalHeaderKey(k)]
+				switch {
+				case want == absent && ok:
+					t.Errorf("%s %s header %s = %q, want none", tt.method, tt.path, k, got)
+				case want != absent && strings.Join(got, ", ") != want:
+					t.Errorf("%s %s header %s = %q, want %q", tt.method, tt.path, k, strings.Join(got, ", "), want)
+				}
+			}
+		})
+	}
+}
+
+func TestEveryErrorIsTheOneJSONShape(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t, nil, location{region: "local"}, nil)
+	for _, req := range []struct{ method, path string }{
+		{"GET", "/missing"}, {"PUT", "/"}, {"PATCH", "/health/"}, {"GET", "/%2e%2e/"},
+	} {
+		r, _ := http.NewRequest(req.method, srv.URL+req.path, nil)
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatalf("%s %s: %v", req.method, req.path, err)
+		}
+		var got map[string]any
+		dec := json.NewDecoder(resp.Body)
+		dec.DisallowUnknownFields()
+		err = dec.Decode(&got)
+		resp.Body.Close()
+		if err != nil {
+			t.Errorf("%s %s: body is not JSON: %v", req.method, req.path, err)
+			continue
+		}
+		if msg, ok := got["error"].(string); !ok || msg == "" || len(got) != 1 {
+			t.Errorf("%s %s body = %v, want exactly {\"error\": \"...\"}", req.method, req.path, got)
+		}
+		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("%s %s Content-Type = %q, want application/json", req.method, req.path, ct)
+		}
+	}
+}
+
+func TestHealthWhileDraining(t *testing.T) {
+	t.Parallel()
+	var draining atomic.Bool
+	srv := newTestServer(t, nil, location{region: "local"}, &draining)
+
+	get := func(path string) (*http.Response, string) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+
+	if resp, body := get("/health/"); resp.StatusCode != 200 || body != `{"status":"ok"}`+"\n" {
+		t.Errorf("GET /health/ before draining = %d %q, want 200 {\"status\":\"ok\"}", resp.StatusCode, body)
+	}
+	draining.Store(true)
+	resp, body := get("/health/")
+	if resp.StatusCode != 503 || body != `{"status":"draining"}`+"\n" {
+		t.Errorf("GET /health/ while draining = %d %q, want 503 {\"status\":\"draining\"}", resp.StatusCode, body)
+	}
+	if !resp.Close {
+		t.Errorf("GET /health/ while draining: response keeps the connection open, want Connection: close")
+	}
+	// The service itself still answers while draining: only health says otherwise.
+	if resp, _ := get("/"); resp.StatusCode != 200 {
+		t.Errorf("GET / while draining status = %d, want 200", resp.StatusCode)
+	}
+}
+
+func TestPanicBecomesJSON500AndIsLogged(t *testing.T) {
+	t.Parallel()
+	logs := new(syncBuffer)
+	logger := newLogger(logs, slog.LevelInfo)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/boom", func(http.ResponseWriter, *http.Request) { panic("kaboom") })
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, []byte("{}\n")) })
+	srv := httptest.NewServer(recoverPanic(logger, "my-project")(mux))
+	t.Cleanup(srv.Close)
+
+	req, _ := http.NewRequest("GET", srv.URL+"/boom", nil)
+	req.Header.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET /boom: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 500 || string(body) != `{"error":"internal server error"}`+"\n" {
+		t.Errorf("GET /boom = %d %q, want 500 {\"error\":\"internal server error\"}", resp.StatusCode, body)
+	}
+
+	// The same client, and so the same keep-alive connection, is served again.
+	resp, err = http.Get(srv.URL + "/ok")
+	if err != nil {
+		t.Fatalf("GET /ok after a panic: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("GET /ok after a panic status = %d, want 200", resp.StatusCode)
+	}
+
+	var entry map[string]any
+	if err := json.Unmarshal(logs.Bytes(), &entry); err != nil {
+		t.Fatalf("panic log is not one JSON line: %v\n%s", err, logs.String())
+	}
+	if entry["severity"] != "ERROR" {
+		t.Errorf("panic log severity = %v, want ERROR", entry["severity"])
+	}
+	stack, _ := entry["stack_trace"].(string)
+	if !strings.HasPrefix(stack, "panic: kaboom\n\ngoroutine ") || !strings.Contains(stack, "handlers_test.go") {
+		t.Errorf("panic log stack_trace = %q, want a Go panic trace through handlers_test.go", stack)
+	}
+	if got, want := entry[traceKey], "projects/my-project/traces/4bf92f3577b34da6a3ce929d0e0e4736"; got != want {
+		t.Errorf("panic log %s = %v, want %q", traceKey, got, want)
+	}
+}
+
+func TestAbortHandlerPanicIsPassedOn(t *testing.T) {
+	t.Parallel()
+	h := recoverPanic(newLogger(io.Discard, slog.LevelInfo), "")(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		panic(http.ErrAbortHandler)
+	}))
+	defer func() {
+		if v := recover(); v != http.ErrAbortHandler {
+			t.Errorf("recovered %v, want http.ErrAbortHandler passed on", v)
+		}
+	}()
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	t.Errorf("ServeHTTP returned, want the http.ErrAbortHandler panic passed on")
+}
+
+func TestAccessLogOnlyAtDebug(t *testing.T) {
+	t.Parallel()
+	for _, level := range []slog.Level{slog.LevelDebug, slog.LevelInfo} {
+		logs := new(syncBuffer)
+		cfg, _ := loadConfig(mapEnv(nil))
+		h := newServer(newLogger(logs, level), cfg, location{region: "local", projectID: "p1"}, new(atomic.Bool))
+		req := httptest.NewRequest("GET", "/health/?probe=1", nil)
+		req.Header.Set("X-Cloud-Trace-Context", "105445aa7843bc8bf206b12000100000/1;o=1")
+		req.Header.Set("User-Agent", "test-agent")
+		h.ServeHTTP(httptest.NewRecorder(), req)
+
+		if level != slog.LevelDebug {
+			if logs.Len() != 0 {
+				t.Errorf("LOG_LEVEL=%v logged %q, want no access log", level, logs.String())
+			}
+			continue
+		}
+		var entry struct {
+			Severity    string
+			Message     string
+			Trace       string `json:"logging.googleapis.com/trace"`
+			Span        string `json:"logging.googleapis.com/spanId"`
+			Sampled     bool   `json:"logging.googleapis.com/trace_sampled"`
+			HTTPRequest struct {
+				RequestMethod, RequestURL, UserAgent, Latency string
+				Status, ResponseSize                          int
+			}
+		}
+		if err := json.Unmarshal(logs.Bytes(), &entry); err != nil {
+			t.Fatalf("access log is not one JSON line: %v\n%s", err, logs.String())
+		}
+		r := entry.HTTPRequest
+		if entry.Severity != "DEBUG" || r.RequestMethod != "GET" || r.RequestURL != "/health/?probe=1" ||
+			r.Status != 200 || r.ResponseSize != len(`{"status":"ok"}`+"\n") || r.UserAgent != "test-agent" ||
+			!strings.HasSuffix(r.Latency, "s") {
+			t.Errorf("access log = %+v, want a DEBUG GET /health/?probe=1 200 entry", entry)
+		}
+		if entry.Trace != "projects/p1/traces/105445aa7843bc8bf206b12000100000" || entry.Span != "0000000000000001" || !entry.Sampled {
+			t.Errorf("access log trace = %q span %q sampled %v, want the X-Cloud-Trace-Context trace", entry.Trace, entry.Span, entry.Sampled)
+		}
+	}
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5/middleware"
+)
+
+// hstsValue tells browsers to use https for this host for a year. It leaves out
+// includeSubDomains, which would bind hosts this service knows nothing about.
+const hstsValue = "max-age=31536000"
+
+// setResponseHeaders sets the headers every answer carries. Cache-Control: no-store
+// keeps a CDN or browser from hiding which region answered; the others are the
+// usual hardening for a JSON API that no page should frame or sniff.
+func setResponseHeaders(next http.Handler) http.Handler {
+	// Each value is a fresh one-element slice, assigned rather than Set, so that
+	// setting them costs no allocation per request.
+	headers := map[string]string{
+		"Cache-Control":           "no-store",
+		"X-Content-Type-Options":  "nosniff",
+		"X-Frame-Options":         "DENY",
+		"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+		"Referrer-Policy":         "no-referrer",
+	}
+	keys := make([]string, 0, len(headers))
+	values := make([][]string, 0, len(headers))
+	for k, v := range headers {
+		keys = append(keys, k)
+		values = append(values, []string{v})
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		for i, k := range keys {
+			h[k] = values[i]
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// redirectToHTTPS redirects requests that reached the load balancer over plain
+// http (X-Forwarded-Proto: http) to the same URL on https: 301 for GET and HEAD,
+// 308 for other methods so that they are repeated unchanged. Requests that came
+// over https get Strict-Transport-Security. Requests without the header came
+// straight to the container and are served as they are, and /health is never
+// redirected, so that a health checker cannot be sent round in a loop.
+func redirectToHTTPS(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" || r.URL.Path == "/health/" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		switch forwardedProto(r) {
+		case "http":
+			if r.Host == "" {
+				break
+			}
+			status := http.StatusPermanentRedirect
+			if r.Method == http.MethodGet || r.Method == http.MethodHead {
+				status = http.StatusMovedPermanently
+			}
+			w.Header().Set("Location", "https://"+r.Host+r.URL.RequestURI())
+			w.WriteHeader(status)
+			return
+		case "https":
+			w.Header().Set("Strict-Transport-Security", hstsValue)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// forwardedProto returns the protocol the client used to reach the first proxy,
+// in lower case: the first entry of X-Forwarded-Proto.
+func forwardedProto(r *http.Request) string {
+	v := r.Header.Get("X-Forwarded-Proto")
+	if v == "" {
+		return ""
+	}
+	first, _, _ := strings.Cut(v, ",")
+	return strings.ToLower(strings.TrimSpace(first))
+}
+
+// limitBody answers 413 to a request that declares a body larger than max, and
+// stops a body without a declared length from being read past max.
+func limitBody(max int64) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ContentLength > max {
+				writeError(w, http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(max, 10)+" bytes")
+				return
+			}
+			if r.Body != nil && r.Body != http.NoBody {
+				r.Body = http.MaxBytesReader(w, r.Body, max)
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// closeWhileDraining asks clients to close their connection after each response
+// once shutdown has begun, so that they open the next one elsewhere.
+func closeWhileDraining(draining *atomic.Bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if draining.Load() {
+				w.Header().Set("Connection", "close")
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// recoverPanic turns a panic in a handler into a 500 in the usual JSON shape and
+// an ERROR log line whose stack_trace Error Reporting can read. The connection and
+// the server carry on. http.ErrAbortHandler is passed on: it is how a handler
+// asks net/http to abort the response without a log line.
+func recoverPanic(logger *slog.Logger, projectID string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				v := recover()
+				if v == nil {
+					return
+				}
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				attrs := append(traceAttrs(projectID, r.Header),
+					slog.String("stack_trace", fmt.Sprintf("panic: %v\n\n%s", v, debug.Stack())),
+					slog.String("method", r.Method),
+					slog.String("path", r.URL.Path))
+				logger.LogAttrs(r.Context(), slog.LevelError, fmt.Sprintf("panic serving %s %s: %v", r.Method, r.URL.Path, v), attrs...)
+				writeError(w, http.StatusInternalServerError, "internal server error")
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// logRequests logs every request at DEBUG, with an httpRequest field in the shape
+// Cloud Logging shows as a request line, tied to the request's trace.
+func logRequests(logger *slog.Logger, projectID string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			next.ServeHTTP(ww, r)
+			status := ww.Status()
+			if status == 0 {
+				status = http.StatusOK
+			}
+			remote, _, err := net.SplitHostPort(r.RemoteAddr)
+			if err != nil {
+				remote = r.RemoteAddr
+			}
+			attrs := append(traceAttrs(projectID, r.Header), slog.Group("httpRequest",
+				slog.String("requestMethod", r.Method),
+				slog.String("requestUrl", r.URL.RequestURI()),
+				slog.Int("status", status),
+				slog.Int("responseSize", ww.BytesWritten()),
+				slog.String("userAgent", r.UserAgent()),
+				slog.String("remoteIp", remote),
+				slog.String("protocol", r.Proto),
+				slog.String("latency", strconv.FormatFloat(time.Since(start).Seconds(), 'f', 6, 64)+"s"),
+			))
+			logger.LogAttrs(r.Context(), slog.LevelDebug, r.Method+" "+r.URL.Path, attrs...)
+		})
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/cors"
 )
 
@@ -38,7 +37,7 @@ func newServer(logger *slog.Logger, cfg config, loc location, draining *atomic.B
 		MaxAge:         3600,
 	}))
 	r.Use(limitBody(maxBodyBytes))
-	r.Use(middleware.StripSlashes)
+	r.Use(stripSlashes)
 
 	addRoutes(r, cfg, loc, draining)
 	r.NotFound(handleNotFound)
@@ -47,7 +46,7 @@ func newServer(logger *slog.Logger, cfg config, loc location, draining *atomic.B
 }
 
 // addRoutes lists every route the service answers. Paths are written without a
-// trailing slash; StripSlashes lets /health/ reach /health.
+// trailing slash; stripSlashes lets /health/ reach /health.
 func addRoutes(r chi.Router, cfg config, loc location, draining *atomic.Bool) {
 	root := handleRoot(loc.region, cfg.service, cfg.revision)
 	r.Get("/", root)

@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -212,8 +211,23 @@ type config struct {
 	metadataHost    string
 }
 
-// regionPattern is what REGION may hold: a name such as europe-west1 or local-dev.
-var regionPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+// validRegion reports whether s can be a region name such as europe-west1 or
+// local-dev: 1 to 63 letters, digits, '-', '_' or '.', starting with a letter or digit.
+func validRegion(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '-' || c == '_' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // loadConfig reads and validates the configuration. It reports every bad variable
 // at once, each by name, so that one failed deploy shows all that needs fixing.
@@ -242,7 +256,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 			cfg.port = p
 		}
 	}
-	if cfg.region != "" && !regionPattern.MatchString(cfg.region) {
+	if cfg.region != "" && !validRegion(cfg.region) {
 		bad("REGION", cfg.region, "a region name such as europe-west1 (letters, digits, '-', '_', '.')")
 	}
 	if v := getenv("HTTPS_REDIRECT"); v != "" {

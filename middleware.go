@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-chi/chi/v5/middleware"
+	"github.com/go-chi/chi/v5"
 )
 
 // hstsValue tells browsers to use https for this host for a year. It leaves out
@@ -151,9 +151,9 @@ func logRequests(logger *slog.Logger, projectID string) func(http.Handler) http.
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-			next.ServeHTTP(ww, r)
-			status := ww.Status()
+			rec := &statusRecorder{ResponseWriter: w}
+			next.ServeHTTP(rec, r)
+			status := rec.status
 			if status == 0 {
 				status = http.StatusOK
 			}
@@ -165,7 +165,7 @@ func logRequests(logger *slog.Logger, projectID string) func(http.Handler) http.
 				slog.String("requestMethod", r.Method),
 				slog.String("requestUrl", r.URL.RequestURI()),
 				slog.Int("status", status),
-				slog.Int("responseSize", ww.BytesWritten()),
+				slog.Int("responseSize", rec.bytes),
 				slog.String("userAgent", r.UserAgent()),
 				slog.String("remoteIp", remote),
 				slog.String("protocol", r.Proto),
@@ -174,4 +174,53 @@ func logRequests(logger *slog.Logger, projectID string) func(http.Handler) http.
 			logger.LogAttrs(r.Context(), slog.LevelDebug, r.Method+" "+r.URL.Path, attrs...)
 		})
 	}
+}
+
+// statusRecorder remembers the status and body size a handler wrote, for the
+// access log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (s *statusRecorder) WriteHeader(status int) {
+	if s.status == 0 {
+		s.status = status
+	}
+	s.ResponseWriter.WriteHeader(status)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += n
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection's own writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// stripSlashes routes /health/ as /health by dropping a trailing slash from the
+// path chi routes on. It does what chi's middleware.StripSlashes does; that
+// package is not imported because it links net/http/pprof and expvar into the
+// binary (about 1 MB) for its profiler.
+func stripSlashes(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rctx := chi.RouteContext(r.Context()); rctx != nil {
+			path := rctx.RoutePath
+			if path == "" {
+				path = r.URL.RawPath
+			}
+			if path == "" {
+				path = r.URL.Path
+			}
+			if len(path) > 1 && path[len(path)-1] == '/' {
+				rctx.RoutePath = path[:len(path)-1]
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }

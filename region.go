@@ -75,7 +75,7 @@ func lookupRegion(ctx context.Context, client *metadata.Client) (string, error) 
 	}
 	v = strings.TrimSpace(v)
 	i := strings.LastIndex(v, "/regions/")
-	if !strings.HasPrefix(v, "projects/") || i < 0 || !regionPattern.MatchString(v[i+len("/regions/"):]) {
+	if !strings.HasPrefix(v, "projects/") || i < 0 || !validRegion(v[i+len("/regions/"):]) {
 		return "", fmt.Errorf("metadata instance/region: unexpected answer %q, want projects/NUMBER/regions/REGION", v)
 	}
 	return v[i+len("/regions/"):], nil

@@ -7,6 +7,10 @@ GO ?= go
 # what the service imports.
 TOOL := $(GO) tool -modfile=tools/go.mod
 KO := $(TOOL) ko
+# actionlint and terraform need other versions of shared dependencies than ko, so
+# each has a module of its own.
+ACTIONLINT := $(GO) tool -modfile=tools/actionlint/go.mod actionlint
+TERRAFORM := $(GO) tool -modfile=tools/terraform/go.mod terraform
 
 # Where `make publish` pushes. In production an Artifact Registry repository:
 #   KO_DOCKER_REPO=europe-west1-docker.pkg.dev/PROJECT/REPOSITORY
@@ -27,17 +31,21 @@ run: ## Run the service on localhost:8080 (PORT, REGION, ... from the environmen
 	$(GO) run .
 
 .PHONY: test
-test: ## Vet, then run every test with the race detector.
+test: ## Vet, then run every test with the race detector (with haproxy installed, the failover test too), and the Terraform wiring test.
 	$(GO) vet ./...
 	$(GO) test -race ./...
+	$(GO) -C deploy test ./...
 
 .PHONY: lint
-lint: ## Check formatting (gofmt), go vet and staticcheck.
+lint: ## gofmt, go vet, staticcheck, actionlint (workflows), terraform fmt -check.
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(TOOL) staticcheck ./...
 	$(GO) -C e2e vet ./...
 	cd e2e && $(GO) tool -modfile=../tools/go.mod staticcheck ./...
+	$(GO) -C deploy vet ./...
+	$(ACTIONLINT)
+	$(TERRAFORM) -chdir=deploy/terraform fmt -check -diff
 
 .PHONY: publish
 publish: ## Build the image with ko, push it to KO_DOCKER_REPO as hello:VERSION and :latest; the last line is NAME@sha256:DIGEST.
@@ -60,3 +68,17 @@ e2e: ## Publish to a real local registry (TLS, password), inspect the image, run
 .PHONY: registry-stop
 registry-stop: ## Stop the local registry that make publish started.
 	scripts/local-registry.sh stop
+
+.PHONY: deploy
+deploy: ## Apply deploy/terraform with IMAGE=NAME@sha256:... (or what make publish prints); TF_VAR_project, TF_VAR_domain.
+	scripts/deploy.sh
+
+.PHONY: probe
+probe: ## Probe a deployment: make probe URL=https://hello.example.com/ [PROBE_FLAGS="-n 500 -expect-region europe-west1"].
+	@if [ -z "$(URL)" ]; then echo "make probe needs URL=https://your-domain/"; exit 2; fi
+	$(GO) run ./cmd/probe -url '$(URL)' $(PROBE_FLAGS)
+
+.PHONY: failover-demo
+failover-demo: ## Three regions behind HAProxy on this machine: SIGTERM the primary and watch the answers move, losing none.
+	$(GO) build -o bin/hello .
+	$(GO) run ./cmd/failover-demo -binary bin/hello

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func regionServer(t *testing.T, region string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"message":"Hello world!","region":%q}`+"\n", region)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func probeRun(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err = run(context.Background(), append([]string{"probe"}, args...), &out, &errOut, false)
+	return out.String(), errOut.String(), err
+}
+
+func TestProbeTable(t *testing.T) {
+	t.Parallel()
+	srv := regionServer(t, "europe-west1")
+	out, _, err := probeRun(t, "-url", srv.URL, "-n", "30", "-c", "3")
+	if err != nil {
+		t.Fatalf("probe = %v, want nil", err)
+	}
+	for _, want := range []string{"30 requests to " + srv.URL, "europe-west1       30  100.0", "errors: 0 of 30 requests"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestProbeChecks(t *testing.T) {
+	t.Parallel()
+	srv := regionServer(t, "europe-west1")
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr error
+		wantMsg string
+	}{
+		{"expected region", []string{"-url", srv.URL, "-n", "5", "-expect-region", "europe-west1"}, nil, ""},
+		{"one of the expected regions", []string{"-url", srv.URL, "-n", "5", "-expect-region", "us-east1, europe-west1"}, nil, ""},
+		{"another region", []string{"-url", srv.URL, "-n", "5", "-expect-region", "us-east1"}, errFailed, "FAIL: 5 answers from europe-west1, want only us-east1"},
+		{"errors over the limit", []string{"-url", down.URL, "-n", "4"}, errFailed, "FAIL: 4 requests failed, more than -max-errors=0"},
+		{"errors within the limit", []string{"-url", down.URL, "-n", "4", "-max-errors", "4"}, nil, ""},
+		{"no URL", []string{"-n", "4"}, nil, "-url is required"},
+		{"bad URL", []string{"-url", "example.com"}, nil, "want an http:// or https:// URL"},
+		{"duration without watch", []string{"-url", srv.URL, "-duration", "1s"}, nil, "-duration goes with -watch"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, stderr, err := probeRun(t, tt.args...)
+			switch {
+			case tt.wantErr == nil && tt.wantMsg == "" && err != nil:
+				t.Errorf("probe %v = %v (%s), want success", tt.args, err, stderr)
+			case tt.wantErr != nil && !errors.Is(err, tt.wantErr):
+				t.Errorf("probe %v = %v, want %v", tt.args, err, tt.wantErr)
+			case tt.wantMsg != "" && !strings.Contains(stderr, tt.wantMsg) && (err == nil || !strings.Contains(err.Error(), tt.wantMsg)):
+				t.Errorf("probe %v: error %v, stderr %q; want %q", tt.args, err, stderr, tt.wantMsg)
+			}
+		})
+	}
+}
+
+func TestProbeJSON(t *testing.T) {
+	t.Parallel()
+	srv := regionServer(t, "us-west1")
+	out, _, err := probeRun(t, "-url", srv.URL, "-n", "12", "-json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		URL      string
+		Requests int
+		Errors   int
+		Regions  []struct {
+			Region string
+			Count  int
+			P50    float64 `json:"p50_ms"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("-json output is not JSON: %v\n%s", err, out)
+	}
+	if got.URL != srv.URL || got.Requests != 12 || got.Errors != 0 || len(got.Regions) != 1 ||
+		got.Regions[0].Region != "us-west1" || got.Regions[0].Count != 12 || got.Regions[0].P50 <= 0 {
+		t.Errorf("-json = %+v, want 12 answers from us-west1 with a p50", got)
+	}
+}
+
+func TestProbeWatchJSONLines(t *testing.T) {
+	t.Parallel()
+	srv := regionServer(t, "us-west1")
+	out, _, err := probeRun(t, "-url", srv.URL, "-watch", "-duration", "1500ms", "-rate", "50", "-c", "2", "-json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("-watch -json printed %d lines in 1.5s, want one a second and a last one:\n%s", len(lines), out)
+	}
+	for _, l := range lines {
+		var w struct{ Time string }
+		if err := json.Unmarshal([]byte(l), &w); err != nil || w.Time == "" {
+			t.Errorf("watch line %q is not JSON with a time", l)
+		}
+	}
+}

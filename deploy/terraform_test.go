@@ -1,0 +1,358 @@
+// Package deploy tests the Terraform in terraform/ without providers, which cannot
+// be downloaded where these tests run: it parses the HCL and checks the wiring
+// that matters, following references from resource to resource.
+package deploy
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/tryfunc"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
+)
+
+// config is the parsed Terraform: blocks by kind and name.
+type config struct {
+	resources map[string]*hclsyntax.Block // "TYPE.NAME"
+	variables map[string]*hclsyntax.Block
+	outputs   map[string]*hclsyntax.Block
+}
+
+func load(t *testing.T) config {
+	t.Helper()
+	files, err := filepath.Glob("terraform/*.tf")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no terraform/*.tf: %v", err)
+	}
+	c := config{resources: map[string]*hclsyntax.Block{}, variables: map[string]*hclsyntax.Block{}, outputs: map[string]*hclsyntax.Block{}}
+	p := hclparse.NewParser()
+	for _, name := range files {
+		src, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, diags := p.ParseHCL(src, name)
+		if diags.HasErrors() {
+			t.Fatalf("parsing %s: %v", name, diags)
+		}
+		for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+			switch b.Type {
+			case "resource":
+				c.resources[b.Labels[0]+"."+b.Labels[1]] = b
+			case "variable":
+				c.variables[b.Labels[0]] = b
+			case "output":
+				c.outputs[b.Labels[0]] = b
+			}
+		}
+	}
+	return c
+}
+
+// resource returns the resource TYPE.NAME.
+func (c config) resource(t *testing.T, addr string) *hclsyntax.Block {
+	t.Helper()
+	b, ok := c.resources[addr]
+	if !ok {
+		t.Fatalf("no resource %s", addr)
+	}
+	return b
+}
+
+// ofType returns the names of the resources of one type.
+func (c config) ofType(typ string) []string {
+	var names []string
+	for addr := range c.resources {
+		if strings.HasPrefix(addr, typ+".") {
+			names = append(names, addr)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// attr returns the attribute at path (blocks, then the attribute's name) in b.
+func attr(t *testing.T, b *hclsyntax.Block, path ...string) hclsyntax.Expression {
+	t.Helper()
+	body := b.Body
+	for _, name := range path[:len(path)-1] {
+		var next *hclsyntax.Body
+		for _, child := range body.Blocks {
+			if child.Type == name {
+				next = child.Body
+				break
+			}
+		}
+		if next == nil {
+			t.Fatalf("%s has no %s block (looking for %s)", label(b), name, strings.Join(path, "."))
+		}
+		body = next
+	}
+	a, ok := body.Attributes[path[len(path)-1]]
+	if !ok {
+		t.Fatalf("%s has no %s", label(b), strings.Join(path, "."))
+	}
+	return a.Expr
+}
+
+func label(b *hclsyntax.Block) string { return b.Type + " " + strings.Join(b.Labels, ".") }
+
+// literal returns the value of an expression that needs no variables.
+func literal(t *testing.T, e hclsyntax.Expression) cty.Value {
+	t.Helper()
+	v, diags := e.Value(nil)
+	if diags.HasErrors() {
+		t.Fatalf("expression at %s is not a literal: %v", e.Range(), diags)
+	}
+	return v
+}
+
+// refs returns the references in e as strings such as "var.image" or
+// "google_cloud_run_v2_service.hello".
+func refs(e hclsyntax.Expression) []string {
+	var out []string
+	for _, tr := range e.Variables() {
+		parts := []string{tr.RootName()}
+		for _, step := range tr[1:] {
+			if a, ok := step.(hcl.TraverseAttr); ok {
+				parts = append(parts, a.Name)
+			} else {
+				break
+			}
+		}
+		out = append(out, strings.Join(parts, "."))
+	}
+	return out
+}
+
+// refersTo reports whether e refers to prefix (e.g. "var.regions" or
+// "google_compute_url_map.https").
+func refersTo(e hclsyntax.Expression, prefix string) bool {
+	for _, r := range refs(e) {
+		if r == prefix || strings.HasPrefix(r, prefix+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// resourceRef returns the TYPE.NAME a single-reference expression points at.
+func resourceRef(t *testing.T, e hclsyntax.Expression) string {
+	t.Helper()
+	rs := refs(e)
+	if len(rs) != 1 {
+		t.Fatalf("expression at %s refers to %v, want exactly one resource", e.Range(), rs)
+	}
+	parts := strings.Split(rs[0], ".")
+	if len(parts) < 2 {
+		t.Fatalf("expression at %s refers to %s, not a resource", e.Range(), rs[0])
+	}
+	return parts[0] + "." + parts[1]
+}
+
+// defaultRegions evaluates the default of var.regions.
+func (c config) defaultRegions(t *testing.T) []string {
+	t.Helper()
+	v := literal(t, attr(t, c.variables["regions"], "default"))
+	var regions []string
+	for it := v.ElementIterator(); it.Next(); {
+		_, r := it.Element()
+		regions = append(regions, r.AsString())
+	}
+	return regions
+}
+
+func TestDefaultRegions(t *testing.T) {
+	c := load(t)
+	got := c.defaultRegions(t)
+	want := []string{"europe-west1", "us-east1", "us-west1", "asia-northeast1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("var.regions default = %v, want %v", got, want)
+	}
+}
+
+func TestEveryRegionGetsAServiceAndANEGThatIsABackend(t *testing.T) {
+	c := load(t)
+	run := c.resource(t, "google_cloud_run_v2_service.hello")
+	neg := c.resource(t, "google_compute_region_network_endpoint_group.hello")
+	backend := c.resource(t, "google_compute_backend_service.hello")
+
+	// The services are one per region: for_each over the regions, location each.key.
+	if !refersTo(attr(t, run, "for_each"), "local.regions") && !refersTo(attr(t, run, "for_each"), "var.regions") {
+		t.Errorf("the Cloud Run service's for_each does not iterate over the regions")
+	}
+	if rs := refs(attr(t, run, "location")); !slices.Equal(rs, []string{"each.key"}) {
+		t.Errorf("the Cloud Run service's location = %v, want each.key", rs)
+	}
+	// The NEGs are one per service, in the service's region, pointing at it.
+	if !refersTo(attr(t, neg, "for_each"), "google_cloud_run_v2_service.hello") {
+		t.Errorf("the NEG's for_each is not the Cloud Run services, so a region could lack one")
+	}
+	if rs := refs(attr(t, neg, "region")); !slices.Equal(rs, []string{"each.key"}) {
+		t.Errorf("the NEG's region = %v, want each.key", rs)
+	}
+	if v := literal(t, attr(t, neg, "network_endpoint_type")); v.AsString() != "SERVERLESS" {
+		t.Errorf("the NEG's type = %s, want SERVERLESS", v.AsString())
+	}
+	if rs := refs(attr(t, neg, "cloud_run", "service")); !slices.Equal(rs, []string{"each.value.name"}) {
+		t.Errorf("the NEG's cloud_run.service = %v, want each.value.name (the service of its region)", rs)
+	}
+
+	// Every NEG is a backend: a dynamic backend block over all NEGs.
+	var dyn *hclsyntax.Block
+	for _, b := range backend.Body.Blocks {
+		if b.Type == "dynamic" && b.Labels[0] == "backend" {
+			dyn = b
+		}
+		if b.Type == "backend" {
+			t.Errorf("the backend service lists a backend by hand at %s; with a list of regions, one would be missed", b.Range())
+		}
+	}
+	if dyn == nil {
+		t.Fatalf("the backend service has no dynamic backend block")
+	}
+	if !refersTo(attr(t, dyn, "for_each"), "google_compute_region_network_endpoint_group.hello") {
+		t.Errorf("the backends are not for_each over all NEGs")
+	}
+	if rs := refs(attr(t, dyn, "content", "group")); !slices.Equal(rs, []string{"backend.value.id"}) {
+		t.Errorf("the backend group = %v, want backend.value.id", rs)
+	}
+	if v := literal(t, attr(t, backend, "load_balancing_scheme")); v.AsString() != "EXTERNAL_MANAGED" {
+		t.Errorf("the backend service's scheme = %s, want EXTERNAL_MANAGED", v.AsString())
+	}
+	if v := literal(t, attr(t, backend, "outlier_detection", "max_ejection_percent")); v.AsBigFloat().Sign() <= 0 {
+		t.Errorf("outlier detection ejects nothing")
+	}
+}
+
+func TestIngressIsOnlyTheLoadBalancer(t *testing.T) {
+	c := load(t)
+	run := c.resource(t, "google_cloud_run_v2_service.hello")
+	if v := literal(t, attr(t, run, "ingress")); v.AsString() != "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" {
+		t.Errorf("ingress = %s, want INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER (internal-and-cloud-load-balancing)", v.AsString())
+	}
+}
+
+func TestImageIsGivenByDigest(t *testing.T) {
+	c := load(t)
+	run := c.resource(t, "google_cloud_run_v2_service.hello")
+	if rs := refs(attr(t, run, "template", "containers", "image")); !slices.Equal(rs, []string{"var.image"}) {
+		t.Fatalf("the container image = %v, want var.image", rs)
+	}
+	condition := attr(t, c.variables["image"], "validation", "condition")
+	for image, want := range map[string]bool{
+		"europe-west1-docker.pkg.dev/p/containers/hello@sha256:" + strings.Repeat("a1", 32): true,
+		"europe-west1-docker.pkg.dev/p/containers/hello:latest":                             false,
+		"europe-west1-docker.pkg.dev/p/containers/hello:v1.2.3":                             false,
+		"europe-west1-docker.pkg.dev/p/containers/hello@sha256:abc":                         false,
+		"europe-west1-docker.pkg.dev/p/containers/hello":                                    false,
+	} {
+		ctx := &hcl.EvalContext{
+			Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{"image": cty.StringVal(image)})},
+			Functions: map[string]function.Function{"can": tryfunc.CanFunc, "regex": stdlib.RegexFunc, "length": stdlib.LengthFunc},
+		}
+		v, diags := condition.Value(ctx)
+		if diags.HasErrors() {
+			t.Fatalf("evaluating the image validation: %v", diags)
+		}
+		if v.True() != want {
+			t.Errorf("image validation accepts %q = %v, want %v", image, v.True(), want)
+		}
+	}
+}
+
+func TestHTTPSAndPort80Redirect(t *testing.T) {
+	c := load(t)
+	rules := c.ofType("google_compute_global_forwarding_rule")
+	ports := map[string]*hclsyntax.Block{}
+	for _, addr := range rules {
+		b := c.resource(t, addr)
+		ports[literal(t, attr(t, b, "port_range")).AsString()] = b
+		if v := literal(t, attr(t, b, "load_balancing_scheme")); v.AsString() != "EXTERNAL_MANAGED" {
+			t.Errorf("%s scheme = %s, want EXTERNAL_MANAGED (both rules share one address)", addr, v.AsString())
+		}
+		if resourceRef(t, attr(t, b, "ip_address")) != "google_compute_global_address.hello" {
+			t.Errorf("%s does not use the one global address", addr)
+		}
+	}
+	if len(ports) != 2 || ports["443"] == nil || ports["80"] == nil {
+		t.Fatalf("forwarding rules on ports %v, want 443 and 80", maps(ports))
+	}
+
+	// 443: HTTPS proxy -> URL map -> the backend service, with the managed certificate.
+	proxy := c.resource(t, resourceRef(t, attr(t, ports["443"], "target")))
+	if proxy.Labels[0] != "google_compute_target_https_proxy" {
+		t.Fatalf("port 443 targets %s, want an HTTPS proxy", label(proxy))
+	}
+	urlMap := c.resource(t, resourceRef(t, attr(t, proxy, "url_map")))
+	if resourceRef(t, attr(t, urlMap, "default_service")) != "google_compute_backend_service.hello" {
+		t.Errorf("the HTTPS URL map does not send to the backend service")
+	}
+	cert := c.resource(t, resourceRef(t, attr(t, proxy, "ssl_certificates")))
+	if rs := refs(attr(t, cert, "managed", "domains")); !slices.Equal(rs, []string{"var.domain"}) {
+		t.Errorf("the managed certificate's domains = %v, want [var.domain]", rs)
+	}
+
+	// 80: HTTP proxy -> a URL map that only redirects to https.
+	proxy = c.resource(t, resourceRef(t, attr(t, ports["80"], "target")))
+	if proxy.Labels[0] != "google_compute_target_http_proxy" {
+		t.Fatalf("port 80 targets %s, want an HTTP proxy", label(proxy))
+	}
+	urlMap = c.resource(t, resourceRef(t, attr(t, proxy, "url_map")))
+	if !literal(t, attr(t, urlMap, "default_url_redirect", "https_redirect")).True() {
+		t.Errorf("port 80's URL map does not redirect to https")
+	}
+	if _, ok := urlMap.Body.Attributes["default_service"]; ok {
+		t.Errorf("port 80's URL map has a default_service: plain http would reach the service")
+	}
+}
+
+func TestRuntimeServiceAccountHasNoRoles(t *testing.T) {
+	c := load(t)
+	run := c.resource(t, "google_cloud_run_v2_service.hello")
+	if resourceRef(t, attr(t, run, "template", "service_account")) != "google_service_account.runtime" {
+		t.Fatalf("the service does not run as google_service_account.runtime")
+	}
+	for addr, b := range c.resources {
+		if !strings.Contains(addr, "_iam_") {
+			continue
+		}
+		if m, ok := b.Body.Attributes["member"]; ok && refersTo(m.Expr, "google_service_account.runtime") {
+			t.Errorf("%s grants a role to the runtime service account", addr)
+		}
+		if m, ok := b.Body.Attributes["members"]; ok && refersTo(m.Expr, "google_service_account.runtime") {
+			t.Errorf("%s grants a role to the runtime service account", addr)
+		}
+	}
+}
+
+func TestOutputs(t *testing.T) {
+	c := load(t)
+	if _, ok := c.outputs["load_balancer_ip"]; !ok {
+		t.Errorf("no load_balancer_ip output")
+	}
+	urls, ok := c.outputs["service_urls"]
+	if !ok {
+		t.Fatalf("no service_urls output")
+	}
+	if !refersTo(attr(t, urls, "value"), "google_cloud_run_v2_service.hello") {
+		t.Errorf("service_urls does not come from the Cloud Run services")
+	}
+}
+
+func maps(m map[string]*hclsyntax.Block) []string {
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -82,3 +82,19 @@ probe: ## Probe a deployment: make probe URL=https://hello.example.com/ [PROBE_F
 failover-demo: ## Three regions behind HAProxy on this machine: SIGTERM the primary and watch the answers move, losing none.
 	$(GO) build -o bin/hello .
 	$(GO) run ./cmd/failover-demo -binary bin/hello
+
+.PHONY: bench
+bench: ## Measure hello against bare net/http and the echo design, side by side; writes BENCHMARKS.md (about 5 minutes).
+	taskset -c 1 $(GO) -C bench run ./cmd/bench $(BENCH_FLAGS)
+
+FUZZTIME ?= 1m
+.PHONY: fuzz
+fuzz: ## Fuzz the handler, the trace-header parsers and the configuration for FUZZTIME each (default 1m).
+	@for target in FuzzServer FuzzTraceHeaders FuzzLoadConfig; do \
+		echo "$(GO) test -run='^$$' -fuzz=^$$target\$$ -fuzztime=$(FUZZTIME) ."; \
+		$(GO) test -run='^$$' -fuzz="^$$target\$$" -fuzztime=$(FUZZTIME) . || exit 1; \
+	done
+
+.PHONY: soak
+soak: ## 1000 requests/s for SOAK_DURATION (default 60s): no errors, goroutines and RSS flat.
+	$(GO) test -tags soak -run '^TestSoak$$' -count=1 -v -timeout 15m .

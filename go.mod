@@ -8,4 +8,4 @@ require (
 	github.com/go-chi/cors v1.2.2
 )
 
-require golang.org/x/sys v0.46.0 // indirect
+require golang.org/x/sys v0.49.0 // indirect

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -31,7 +30,7 @@ func newServer(logger *slog.Logger, cfg config, loc location, draining *atomic.B
 	if cfg.httpsRedirect {
 		r.Use(redirectToHTTPS)
 	}
-	r.Use(cors.Handler(cors.Options{
+	r.Use(corsForBrowsers(cors.Options{
 		AllowedOrigins: cfg.corsOrigins,
 		AllowedMethods: []string{http.MethodGet, http.MethodHead},
 		MaxAge:         3600,
@@ -66,16 +65,16 @@ type rootResponse struct {
 }
 
 // handleRoot answers GET / with the greeting and the region of this instance.
-// None of it changes after start-up, so the body is encoded once.
+// None of it changes after start-up, so the answer is encoded once.
 func handleRoot(region, service, revision string) http.HandlerFunc {
-	body := encodeJSON(rootResponse{
+	answer := newJSONResponse(http.StatusOK, rootResponse{
 		Message:  "Hello world!",
 		Region:   region,
 		Service:  service,
 		Revision: revision,
 	})
 	return func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, body)
+		answer.write(w)
 	}
 }
 
@@ -88,14 +87,14 @@ type healthResponse struct {
 // 503 {"status":"draining"} once shutdown has begun, so that a load balancer
 // that checks health stops sending it new requests.
 func handleHealth(draining *atomic.Bool) http.HandlerFunc {
-	ok := encodeJSON(healthResponse{Status: "ok"})
-	drain := encodeJSON(healthResponse{Status: "draining"})
+	ok := newJSONResponse(http.StatusOK, healthResponse{Status: "ok"})
+	drain := newJSONResponse(http.StatusServiceUnavailable, healthResponse{Status: "draining"})
 	return func(w http.ResponseWriter, r *http.Request) {
 		if draining.Load() {
-			writeJSON(w, http.StatusServiceUnavailable, drain)
+			drain.write(w)
 			return
 		}
-		writeJSON(w, http.StatusOK, ok)
+		ok.write(w)
 	}
 }
 
@@ -135,17 +134,33 @@ type errorResponse struct {
 
 // writeError writes status with the body {"error": msg}.
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, encodeJSON(errorResponse{Error: msg}))
+	newJSONResponse(status, errorResponse{Error: msg}).write(w)
 }
 
-// writeJSON writes status and a body already encoded as JSON. Headers are set
-// before WriteHeader, since after it they are ignored.
-func writeJSON(w http.ResponseWriter, status int, body []byte) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	w.Write(body)
+// jsonResponse is an answer encoded as JSON, with its header value ready. The
+// fixed answers are built once at start-up, so that writing them allocates
+// nothing (Header.Set would allocate a slice per request). Content-Length is
+// left to net/http, which sets it for bodies this small without the cost of
+// another entry in the header map.
+type jsonResponse struct {
+	status      int
+	body        []byte
+	contentType []string
+}
+
+// newJSONResponse encodes v as the body of an answer with status.
+func newJSONResponse(status int, v any) jsonResponse {
+	body := encodeJSON(v)
+	return jsonResponse{status: status, body: body, contentType: []string{"application/json"}}
+}
+
+// write sends the answer. The header is set before WriteHeader, since after it
+// it would be ignored. The value slice is shared between requests; net/http
+// only reads it.
+func (j jsonResponse) write(w http.ResponseWriter) {
+	w.Header()["Content-Type"] = j.contentType
+	w.WriteHeader(j.status)
+	w.Write(j.body)
 }
 
 // encodeJSON encodes v, which must be one of this file's response types, with a

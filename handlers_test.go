@@ -361,7 +361,7 @@ func TestPanicBecomesJSON500AndIsLogged(t *testing.T) {
 	logger := newLogger(logs, slog.LevelInfo)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/boom", func(http.ResponseWriter, *http.Request) { panic("kaboom") })
-	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, []byte("{}\n")) })
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { newJSONResponse(200, struct{}{}).write(w) })
 	srv := httptest.NewServer(recoverPanic(logger, "my-project")(mux))
 	t.Cleanup(srv.Close)
 

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -594,4 +595,143 @@ func TestMainExitsNonZeroOnBadConfig(t *testing.T) {
 	if stdout.Len() != 0 {
 		t.Errorf("stdout = %q, want nothing before the configuration error", stdout)
 	}
+}
+
+func TestSlowClientsAreCutOffWhileOthersAreServed(t *testing.T) {
+	t.Parallel()
+	s := startRun(t, map[string]string{"REGION": "europe-west1"})
+	const slow = 50
+	closed := make(chan time.Duration, slow)
+	opened := time.Now()
+	for range slow {
+		conn, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(s.port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		go func() {
+			go func() {
+				for i := 0; ; i++ { // a header byte every 300ms, never the end
+					if _, err := conn.Write([]byte{"GET / HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"[i%50]}); err != nil {
+						return
+					}
+					time.Sleep(300 * time.Millisecond)
+				}
+			}()
+			conn.Read(make([]byte, 512)) // returns once the server closes the connection
+			closed <- time.Since(opened)
+		}()
+	}
+	// Normal requests are served all the while.
+	for i := range 50 {
+		if resp, _ := s.get("/", nil); resp.StatusCode != 200 {
+			t.Fatalf("request %d with %d slow clients open: status %d", i, slow, resp.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for range slow {
+		select {
+		case d := <-closed:
+			if d < readHeaderTimeout-time.Second {
+				t.Errorf("a slow connection was closed after %s, before ReadHeaderTimeout (%s)", d, readHeaderTimeout)
+			}
+		case <-time.After(readHeaderTimeout + 10*time.Second):
+			t.Fatalf("slow connections still open %s after ReadHeaderTimeout", 10*time.Second)
+		}
+	}
+}
+
+func TestShutdownUnderLoadAnswersEveryAcceptedRequest(t *testing.T) {
+	t.Parallel()
+	cmd, stdout, _, done := startMain(t, "PORT=0", "REGION=europe-west1", "SHUTDOWN_TIMEOUT=5s")
+	line := waitForLog(t, stdout, "listening", done)
+	addr := fmt.Sprintf("127.0.0.1:%d", int(line["port"].(float64)))
+
+	// A fixed rate of 400 requests a second, each on its own connection, until
+	// the process has exited.
+	type outcome struct {
+		ok, refused int
+		failed      []string
+	}
+	results := make(chan outcome, 1)
+	stop := make(chan struct{})
+	go func() {
+		var o outcome
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		tick := time.NewTicker(time.Second / 400)
+		defer tick.Stop()
+	send:
+		for {
+			select {
+			case <-stop:
+				break send
+			case <-tick.C:
+			}
+			wg.Go(func() {
+				status, connected, err := rawGet(addr)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil && status == 200:
+					o.ok++
+				case !connected:
+					// Not accepted: refused once the listener was closed, or reset
+					// while the handshake was still under way when it closed.
+					o.refused++
+				case err != nil:
+					o.failed = append(o.failed, err.Error())
+				default:
+					o.failed = append(o.failed, fmt.Sprintf("status %d", status))
+				}
+			})
+		}
+		wg.Wait()
+		results <- o
+	}()
+
+	time.Sleep(time.Second)
+	sent := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := waitExit(t, done)
+	exitAfter := time.Since(sent)
+	time.Sleep(300 * time.Millisecond) // some requests after the exit, to be refused
+	close(stop)
+	o := <-results
+
+	t.Logf("%d answered 200, %d refused after the listener closed, %d failed; exit %v after %s", o.ok, o.refused, len(o.failed), err, exitAfter.Round(time.Millisecond))
+	if err != nil {
+		t.Errorf("the command ended with %v after SIGTERM under load, want exit status 0", err)
+	}
+	if exitAfter > 5*time.Second {
+		t.Errorf("exit %s after SIGTERM, want within SHUTDOWN_TIMEOUT=5s", exitAfter)
+	}
+	if len(o.failed) > 0 {
+		t.Errorf("%d accepted requests were not answered 200: %v", len(o.failed), o.failed[:min(len(o.failed), 5)])
+	}
+	if o.ok < 200 || o.refused == 0 {
+		t.Errorf("the load did not span the shutdown (%d ok, %d refused)", o.ok, o.refused)
+	}
+}
+
+// rawGet makes one GET / on a new connection and returns the status, and
+// whether the connection was established at all.
+func rawGet(addr string) (status int, connected bool, err error) {
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return 0, false, err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: load\r\nConnection: close\r\n\r\n"); err != nil {
+		return 0, true, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return 0, true, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, true, nil
 }

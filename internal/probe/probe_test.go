@@ -168,3 +168,23 @@ func TestWatchCountsRequestsThatHangPastTheStop(t *testing.T) {
 		t.Errorf("Watch = %d requests, %d errors; want the 2 hanging requests counted as failed", res.Requests, res.Errors)
 	}
 }
+
+func TestHistogramPercentilesAreWithinTwoPercent(t *testing.T) {
+	t.Parallel()
+	h := newHistogram()
+	var ls []time.Duration
+	for i := 1; i <= 10000; i++ {
+		d := time.Duration(i) * 37 * time.Microsecond
+		h.add(d)
+		ls = append(ls, d)
+	}
+	exact, got := percentiles(ls), h.latencies()
+	for _, c := range []struct {
+		name       string
+		exact, got time.Duration
+	}{{"p50", exact.P50, got.P50}, {"p90", exact.P90, got.P90}, {"p99", exact.P99, got.P99}, {"max", exact.Max, got.Max}} {
+		if c.got < c.exact || float64(c.got) > float64(c.exact)*bucketGrowth {
+			t.Errorf("%s from the histogram = %v, exact %v: want within 2%% above", c.name, c.got, c.exact)
+		}
+	}
+}

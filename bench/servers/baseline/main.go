@@ -1,0 +1,17 @@
+// Command baseline serves internal/baseline, the bare net/http floor, on PORT
+// for make bench.
+package main
+
+import (
+	"net/http"
+	"os"
+
+	"github.com/example/hello/internal/baseline"
+)
+
+func main() {
+	if err := http.ListenAndServe(":"+os.Getenv("PORT"), baseline.Handler(os.Getenv("REGION"))); err != nil {
+		os.Stderr.WriteString(err.Error() + "\n")
+		os.Exit(1)
+	}
+}

@@ -229,6 +229,17 @@ func waitForLog(t *testing.T, logs *syncBuffer, prefix string, done chan error) 
 	}
 }
 
+// dial opens a raw TCP connection to the server, closed when the test ends.
+func (s *server) dial() net.Conn {
+	s.t.Helper()
+	conn, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(s.port))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 // stop cancels run's context, as SIGTERM would, and returns what run returned.
 func (s *server) stop() error {
 	s.t.Helper()
@@ -353,11 +364,7 @@ const rawRequest = "GET / HTTP/1.1\r\nHost: hello.test\r\nUser-Agent: slow\r\n\r
 func TestShutdownFinishesHalfSentRequest(t *testing.T) {
 	t.Parallel()
 	s := startRun(t, map[string]string{"REGION": "europe-west1"})
-	conn, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(s.port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := s.dial()
 	half := len(rawRequest) / 2
 	if _, err := io.WriteString(conn, rawRequest[:half]); err != nil {
 		t.Fatal(err)
@@ -398,11 +405,7 @@ func TestShutdownFinishesHalfSentRequest(t *testing.T) {
 func TestShutdownFinishesHalfSentSecondRequestOnKeepAlive(t *testing.T) {
 	t.Parallel()
 	s := startRun(t, map[string]string{"REGION": "europe-west1"})
-	conn, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(s.port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := s.dial()
 	r := bufio.NewReader(conn)
 	io.WriteString(conn, rawRequest)
 	resp, err := http.ReadResponse(r, nil)
@@ -445,11 +448,7 @@ func TestShutdownClosesSilentConnections(t *testing.T) {
 	if readHeaderTimeout <= 2*time.Second {
 		t.Fatalf("readHeaderTimeout = %v; this test needs it longer than SHUTDOWN_TIMEOUT", readHeaderTimeout)
 	}
-	conn, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(s.port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := s.dial()
 	time.Sleep(50 * time.Millisecond)
 	if err := s.stop(); err != nil {
 		t.Errorf("run = %v, want nil: a silent connection is closed, not waited for", err)
@@ -485,15 +484,11 @@ func TestShutdownDelayReportsDraining(t *testing.T) {
 func TestShutdownTimeoutClosesWhatIsLeft(t *testing.T) {
 	t.Parallel()
 	s := startRun(t, map[string]string{"SHUTDOWN_TIMEOUT": "300ms"})
-	conn, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(s.port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := s.dial()
 	io.WriteString(conn, rawRequest[:10]) // and never the rest
 	time.Sleep(100 * time.Millisecond)
 
-	err = s.stop()
+	err := s.stop()
 	if err == nil || !strings.Contains(err.Error(), "SHUTDOWN_TIMEOUT=300ms") {
 		t.Errorf("run = %v, want an error naming SHUTDOWN_TIMEOUT=300ms", err)
 	}

@@ -21,7 +21,7 @@ func (w *discardWriter) WriteHeader(int)             {}
 
 // BenchmarkRoot is GET / through the whole handler stack of the service, and
 // through the bare net/http baseline. Compare them with
-// `benchstat -col /server`: `make bench-micro` does.
+// `benchstat -col /server`, as `make bench` does.
 func BenchmarkRoot(b *testing.B) {
 	cfg, err := loadConfig(mapEnv(nil))
 	if err != nil {

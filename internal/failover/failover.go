@@ -204,7 +204,7 @@ type instance struct {
 	region  string
 	port    int
 	cmd     *exec.Cmd
-	logs    *lockedBuffer
+	logs    *lockedWriter
 	exited  chan struct{}
 	exitErr error
 }
@@ -216,7 +216,7 @@ func startInstance(binary, region string, shutdownDelay time.Duration) (*instanc
 	if err != nil {
 		return nil, err
 	}
-	in := &instance{region: region, port: port, logs: &lockedBuffer{}, exited: make(chan struct{})}
+	in := &instance{region: region, port: port, logs: &lockedWriter{w: new(bytes.Buffer)}, exited: make(chan struct{})}
 	in.cmd = exec.Command(binary)
 	in.cmd.Env = []string{
 		"PORT=" + strconv.Itoa(port),
@@ -302,7 +302,8 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// lockedWriter serialises writes from the probe and the demo.
+// lockedWriter serialises writes from several goroutines: the probe's lines
+// and the demo's events, or a process's output while the demo reads it.
 type lockedWriter struct {
 	mu sync.Mutex
 	w  io.Writer
@@ -314,20 +315,12 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// lockedBuffer is a buffer a process writes to while the demo reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+// String returns what was written, when w is a *bytes.Buffer.
+func (l *lockedWriter) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	if b, ok := l.w.(*bytes.Buffer); ok {
+		return b.String()
+	}
+	return ""
 }

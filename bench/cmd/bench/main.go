@@ -16,6 +16,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -327,7 +328,7 @@ func fixedRate(url string, rate int, d time.Duration) (latency, int, error) {
 	}
 	slices.Sort(ls)
 	at := func(q float64) time.Duration {
-		i := int(q*float64(len(ls))+0.999999) - 1
+		i := int(math.Ceil(q*float64(len(ls)))) - 1
 		return ls[max(0, min(i, len(ls)-1))]
 	}
 	return latency{p50: at(0.50), p99: at(0.99), p999: at(0.999)}, failed, nil

@@ -40,7 +40,7 @@ func writeReport(servers []*server, slow slowResult, micro microResult, o option
 	}
 	fmt.Fprintf(&b, "\n- req/s: closed loop, `wrk -t1 -c%d -d%s` on `GET /`. CPU per request: the server's utime+stime (`/proc/PID/stat`) over that run, divided by the requests served.\n", o.connections, o.duration)
 	fmt.Fprintf(&b, "- p50/p99/p99.9: open loop at a fixed %d requests a second for %s (vegeta, keep-alive), exact percentiles of every answer.\n", o.rate, o.rateDuration)
-	fmt.Fprintf(&b, "- start-up: exec to the first 200 on `/health/`, %d runs each (the poll itself costs about 50 µs). RSS idle: just after start; RSS peak: `VmHWM` after the load, highest over the rounds.\n", o.startups)
+	fmt.Fprintf(&b, "- start-up: exec to the first 200 on `/health/`, %d runs each, polled every 50 µs. RSS idle: just after start; RSS peak: `VmHWM` after the load, highest over the rounds.\n", o.startups)
 	errs := 0
 	for _, s := range servers {
 		errs += s.m.wrkErrors + s.m.rateErrors
@@ -73,13 +73,17 @@ func writeReport(servers []*server, slow slowResult, micro microResult, o option
 		slow.closed, slow.clients, closedMedian.Round(10*time.Millisecond), met(slow.closed == slow.clients))
 
 	fmt.Fprintf(&b, "\n## Reading\n\n")
-	fmt.Fprintf(&b, "- The service costs %s of CPU per `GET /` where bare net/http costs %s: chi, CORS, the headers and the recoverer add %+.0f%%. ",
+	fmt.Fprintf(&b, "- The service costs %s of CPU per `GET /` where bare net/http costs %s (%+.0f%%): its read/write/header/idle timeouts, the drain listener, chi, the middleware and its security headers, none of which the baseline has (the README breaks the difference down). ",
 		us(helloCPU), us(baseCPU), 100*(float64(helloCPU)/float64(baseCPU)-1))
 	fmt.Fprintf(&b, "The echo design costs %s. Req/s (%.0f, %.0f, %.0f) moves from run to run on a shared machine; CPU per request is the steadier figure.\n",
 		us(echoCPU), median(hello.m.reqPerSec), median(base.m.reqPerSec), median(echo.m.reqPerSec))
-	fmt.Fprintf(&b, "- Latency at %d req/s is dominated by the network stack: p50 %s (hello) vs %s (baseline).\n", o.rate,
+	fmt.Fprintf(&b, "- Below saturation, at %d req/s, latency is close for all three: p50 %s (hello), %s (baseline), %s (echo); p99 %s, %s, %s.\n", o.rate,
 		ms(median(pick(hello.m.latency, func(l latency) time.Duration { return l.p50 }))),
-		ms(median(pick(base.m.latency, func(l latency) time.Duration { return l.p50 }))))
+		ms(median(pick(base.m.latency, func(l latency) time.Duration { return l.p50 }))),
+		ms(median(pick(echo.m.latency, func(l latency) time.Duration { return l.p50 }))),
+		ms(median(pick(hello.m.latency, func(l latency) time.Duration { return l.p99 }))),
+		ms(median(pick(base.m.latency, func(l latency) time.Duration { return l.p99 }))),
+		ms(median(pick(echo.m.latency, func(l latency) time.Duration { return l.p99 }))))
 	fmt.Fprintf(&b, "- Start-up: %s vs %s. On Cloud Run the service also asks the metadata server for its region (up to 2 s when it does not answer), which this local run does not do.\n",
 		ms(median(hello.m.startups)), ms(median(base.m.startups)))
 	fmt.Fprintf(&b, "- %d connections sending their headers a byte a second moved the p99 of normal requests from %s to %s, and were cut off by `ReadHeaderTimeout`.\n",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"sync"
@@ -10,13 +11,19 @@ import (
 )
 
 // drainGrace is how long shutdown waits before it closes a connection on which no
-// request has begun. It covers the moment between a client's first bytes reaching
-// the kernel and the server's first read of them.
+// request has begun. It covers bytes a client sent just before the shutdown that
+// are still on their way to the kernel; bytes already in the kernel are seen at
+// once (see unread).
 const drainGrace = 50 * time.Millisecond
 
-// drainListener is a net.Listener that knows, for every connection it accepted,
-// whether a request has begun on it. http.Server.Shutdown drops a connection whose
-// request headers are still arriving; drain waits for it instead.
+// drainListener is a net.Listener that loses no connection when it stops.
+//
+// Two things are lost by a plain http.Server.Shutdown, and drainListener keeps
+// both. Closing a listening socket on Linux resets every connection still in its
+// accept queue, request sent or not; Close takes them out of the queue first and
+// Accept hands them to the server. And Shutdown drops a connection whose request
+// headers are still arriving; drain waits for it, because it knows, for every
+// connection, whether a request has begun on it.
 type drainListener struct {
 	net.Listener
 
@@ -25,6 +32,9 @@ type drainListener struct {
 
 	mu    sync.Mutex
 	conns map[*trackedConn]struct{}
+	// queued holds the connections Close took from the kernel's accept queue,
+	// until Accept hands them to the server.
+	queued []net.Conn
 }
 
 // trackedConn is a connection accepted by a drainListener.
@@ -35,6 +45,8 @@ type trackedConn struct {
 	// started says that a byte of the current request has been read: either the
 	// first request on a new connection, or the next one on an idle connection.
 	started atomic.Bool
+	// shut says that drain has shut the connection's read side.
+	shut bool
 }
 
 // Read notes that a request has begun before it returns the bytes.
@@ -52,11 +64,21 @@ func newDrainListener(ln net.Listener) *drainListener {
 }
 
 // Accept registers each connection before the server sees it, so that no
-// connection the server has accepted can be missed by drain.
+// connection the server has accepted can be missed by drain. Once the listener is
+// closed it hands out the connections Close took from the kernel's queue, one a
+// call, before it reports the listener closed.
 func (l *drainListener) Accept() (net.Conn, error) {
 	conn, err := l.Listener.Accept()
 	if err != nil {
-		return nil, err
+		l.mu.Lock()
+		if len(l.queued) > 0 {
+			conn, err = l.queued[0], nil
+			l.queued = l.queued[1:]
+		}
+		l.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
 	}
 	c := &trackedConn{Conn: conn}
 	c.state.Store(int32(http.StateNew))
@@ -66,10 +88,22 @@ func (l *drainListener) Accept() (net.Conn, error) {
 	return c, nil
 }
 
-// Close stops accepting. It may be called more than once (http.Server.Shutdown
-// closes the listener again) and reports only the first result.
+// Close stops accepting. It first takes every connection the kernel has already
+// queued, without waiting for new ones, so that closing the socket resets none of
+// them; a connection that arrives after the socket is closed is refused, which a
+// client or load balancer can safely retry. Close may be called more than once
+// (http.Server.Shutdown closes the listener again) and reports only the first
+// result.
 func (l *drainListener) Close() error {
-	l.closeOnce.Do(func() { l.closeErr = l.Listener.Close() })
+	l.closeOnce.Do(func() {
+		queued, err := acceptQueued(l.Listener)
+		l.mu.Lock()
+		l.queued = queued
+		l.mu.Unlock()
+		// The queue is in place before the socket closes, so the server's
+		// Accept, woken by the close, finds it.
+		l.closeErr = errors.Join(err, l.Listener.Close())
+	})
 	return l.closeErr
 }
 
@@ -91,29 +125,35 @@ func (l *drainListener) track(conn net.Conn, state http.ConnState) {
 	}
 }
 
-// open returns the number of connections not yet closed.
+// open returns the number of connections not yet closed, counting those taken
+// from the kernel's queue that the server has not picked up yet.
 func (l *drainListener) open() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.conns)
+	return len(l.conns) + len(l.queued)
 }
 
-// drain waits until every connection has closed, closing the ones on which no
-// request has begun (after drainGrace). It returns how many connections were still
-// open when ctx ended, or 0 once all have closed. The listener must already be
-// closed, or new connections could keep it waiting.
+// drain waits until every connection has closed. After drainGrace it ends the
+// connections on which no request has begun: neither read by the server nor
+// waiting unread in the kernel. It returns how many connections were still open
+// when ctx ended, or 0 once all have closed. The listener must already be closed,
+// or new connections could keep it waiting.
+//
+// A connection is ended by shutting its read side, not by closing it: the
+// server's read then returns EOF and the server closes the connection itself. If
+// a request's bytes were read in the instant between the check and the shutdown,
+// the server still has them and can still write its answer.
 func (l *drainListener) drain(ctx context.Context) int {
 	start := time.Now()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		closeUnstarted := time.Since(start) >= drainGrace
+		endUnstarted := time.Since(start) >= drainGrace
 		l.mu.Lock()
 		for c := range l.conns {
-			state := http.ConnState(c.state.Load())
-			if closeUnstarted && (state == http.StateNew || state == http.StateIdle) && !c.started.Load() {
-				c.Conn.Close()
-				delete(l.conns, c)
+			if endUnstarted && !c.shut && c.idle() {
+				c.shut = true
+				shutRead(c.Conn)
 			}
 		}
 		left := len(l.conns)
@@ -127,4 +167,24 @@ func (l *drainListener) drain(ctx context.Context) int {
 		case <-tick.C:
 		}
 	}
+}
+
+// idle reports whether no request has begun on c: the server is between
+// requests (or before the first) and has read none of the next, and the kernel
+// holds no byte of it either.
+func (c *trackedConn) idle() bool {
+	state := http.ConnState(c.state.Load())
+	if state != http.StateNew && state != http.StateIdle {
+		return false
+	}
+	return !c.started.Load() && !unread(c.Conn) && !c.started.Load()
+}
+
+// shutRead makes the server's next read of conn return EOF, or closes conn if it
+// cannot shut one side only.
+func shutRead(conn net.Conn) {
+	if cr, ok := conn.(interface{ CloseRead() error }); ok && cr.CloseRead() == nil {
+		return
+	}
+	conn.Close()
 }

@@ -1,65 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 )
-
-// mapEnv returns a getenv that reads from m.
-func mapEnv(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
-}
-
-// newTestServer starts newServer, configured from env, behind a real HTTP server.
-func newTestServer(t *testing.T, env map[string]string, loc location, draining *atomic.Bool) *httptest.Server {
-	t.Helper()
-	cfg, err := loadConfig(mapEnv(env))
-	if err != nil {
-		t.Fatalf("loadConfig: %v", err)
-	}
-	if draining == nil {
-		draining = new(atomic.Bool)
-	}
-	srv := httptest.NewServer(newServer(newLogger(io.Discard, slog.LevelInfo), cfg, loc, draining))
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-// noRedirects is a client that returns redirects instead of following them.
-var noRedirects = &http.Client{
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
-
-// syncBuffer is a bytes.Buffer that a server's goroutines can write to while a
-// test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
-}
-
-func (b *syncBuffer) String() string { return string(b.Bytes()) }
-
-func (b *syncBuffer) Len() int { return len(b.Bytes()) }
 
 // absent, as a wanted header value, means the header must not be there.
 const absent = "<absent>"
@@ -304,17 +254,19 @@ func TestEveryErrorIsTheOneJSONShape(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s %s: %v", req.method, req.path, err)
 		}
-		var got map[string]any
+		// Decoded into the struct, DisallowUnknownFields refuses any field but
+		// "error"; into a map it would refuse nothing.
+		var got errorResponse
 		dec := json.NewDecoder(resp.Body)
 		dec.DisallowUnknownFields()
 		err = dec.Decode(&got)
 		resp.Body.Close()
 		if err != nil {
-			t.Errorf("%s %s: body is not JSON: %v", req.method, req.path, err)
+			t.Errorf("%s %s: body is not exactly {\"error\": \"...\"}: %v", req.method, req.path, err)
 			continue
 		}
-		if msg, ok := got["error"].(string); !ok || msg == "" || len(got) != 1 {
-			t.Errorf("%s %s body = %v, want exactly {\"error\": \"...\"}", req.method, req.path, got)
+		if got.Error == "" {
+			t.Errorf("%s %s body = %+v, want a non-empty error", req.method, req.path, got)
 		}
 		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 			t.Errorf("%s %s Content-Type = %q, want application/json", req.method, req.path, ct)

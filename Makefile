@@ -31,7 +31,7 @@ run: ## Run the service on localhost:8080 (PORT, REGION, ... from the environmen
 	$(GO) run .
 
 .PHONY: test
-test: ## Vet, then run every test with the race detector (with haproxy installed, the failover test too), and the Terraform wiring test.
+test: ## Vet, then every test with the race detector (as root with haproxy, the fault harness's own tests too), and the Terraform wiring test.
 	$(GO) vet ./...
 	$(GO) test -race ./...
 	$(GO) -C deploy test ./...
@@ -78,10 +78,11 @@ probe: ## Probe a deployment: make probe URL=https://hello.example.com/ [PROBE_F
 	@if [ -z "$(URL)" ]; then echo "make probe needs URL=https://your-domain/"; exit 2; fi
 	$(GO) run ./cmd/probe -url '$(URL)' $(PROBE_FLAGS)
 
-.PHONY: failover-demo
-failover-demo: ## Three regions behind HAProxy on this machine: SIGTERM the primary and watch the answers move, losing none.
+.PHONY: faults
+faults: ## As root: the fault matrix (SIGTERM, SIGKILL, SIGSTOP, cut link, latency, loss) behind HAProxy; writes FAILOVER.md. QUICK=1 for CI.
 	$(GO) build -o bin/hello .
-	$(GO) run ./cmd/failover-demo -binary bin/hello
+	$(GO) build -modfile=tools/toxiproxy/go.mod -o bin/toxiproxy github.com/Shopify/toxiproxy/v2/cmd/server
+	$(GO) run ./cmd/faults -binary bin/hello -toxiproxy bin/toxiproxy $(if $(QUICK),-quick)
 
 .PHONY: bench
 bench: ## Measure hello against bare net/http and the echo design, side by side; writes BENCHMARKS.md (about 5 minutes).
@@ -96,5 +97,5 @@ fuzz: ## Fuzz the handler, the trace-header parsers and the configuration for FU
 	done
 
 .PHONY: soak
-soak: ## 1000 requests/s for SOAK_DURATION (default 60s): no errors, goroutines and RSS flat.
-	$(GO) test -tags soak -run '^TestSoak$$' -count=1 -v -timeout 15m .
+soak: ## Load tests, without -race (it grows RSS): 1000 requests/s for SOAK_DURATION (default 60s) with no errors and nothing growing; SIGTERM under load; slow clients.
+	$(GO) test -tags soak -run '^(TestSoak|TestShutdownUnderLoadAnswersEveryAcceptedRequest|TestSlowClientsAreCutOffWhileOthersAreServed)$$' -count=1 -v -timeout 15m .

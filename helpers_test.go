@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -251,26 +250,6 @@ func waitExit(t *testing.T, done chan error) error {
 		t.Fatalf("the command did not exit")
 		return nil
 	}
-}
-
-// rawGet makes one GET / on a new connection and returns the status, and
-// whether the connection was established at all.
-func rawGet(addr string) (status int, connected bool, err error) {
-	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		return 0, false, err
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: load\r\nConnection: close\r\n\r\n"); err != nil {
-		return 0, true, err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		return 0, true, err
-	}
-	io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, true, nil
 }
 
 // The log messages tests wait for, whole.

@@ -1,0 +1,115 @@
+package faults
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// summary is a row in one line, for progress.
+func summary(r Row) string {
+	return fmt.Sprintf("%d sent, %d failed%s; during the fault p50 %s p99 %s max %s; served elsewhere after %s, back %s; marked down %s, up %s%s",
+		r.Sent, r.Failed, failures(r, " (", ")"), ms(r.P50), ms(r.P99), ms(r.Max), moved(r), back(r),
+		optional(r.Down, r.NotDown, "never"), up(r), exit(r, "; "))
+}
+
+// Failed reports the rows that missed their goal: a fault whose goal is zero
+// failed requests lost some with retries on.
+func Failed(rows []Row) []Row {
+	var missed []Row
+	for _, r := range rows {
+		if r.Retries && r.Fault.GoalZero && r.Failed > 0 {
+			missed = append(missed, r)
+		}
+	}
+	return missed
+}
+
+// WriteTable writes rows as a Markdown table.
+func WriteTable(w io.Writer, rows []Row) {
+	fmt.Fprintln(w, "| fault | retries | sent | failed | failures by kind | p50 | p99 | max | served elsewhere after | LB marked it down after | back after healing | LB marked it up after | instance |")
+	fmt.Fprintln(w, "|---|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|---|")
+	for _, r := range rows {
+		fmt.Fprintf(w, "| %s | %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			r.Fault.Name, onOff(r.Retries), r.Sent, r.Failed, failures(r, "", ""),
+			ms(r.P50), ms(r.P99), ms(r.Max), moved(r), optional(r.Down, r.NotDown, "never"),
+			back(r), up(r), exit(r, ""))
+	}
+}
+
+func failures(r Row, open, close string) string {
+	if len(r.Failures) == 0 {
+		return ""
+	}
+	kinds := make([]string, 0, len(r.Failures))
+	for k := range r.Failures {
+		kinds = append(kinds, k)
+	}
+	slices.SortFunc(kinds, func(a, b string) int { return r.Failures[b] - r.Failures[a] })
+	var parts []string
+	for _, k := range kinds {
+		parts = append(parts, fmt.Sprintf("%d %s", r.Failures[k], k))
+	}
+	return open + strings.Join(parts, ", ") + close
+}
+
+// WriteFaults writes what each fault does, as a Markdown list.
+func WriteFaults(w io.Writer) {
+	for _, f := range Matrix() {
+		goal := "goal: none lost with retries on"
+		if !f.GoalZero {
+			goal = "no goal of zero"
+		}
+		fmt.Fprintf(w, "- **%s**: %s (%s)\n", f.Name, f.How, goal)
+	}
+}
+
+func optional(d time.Duration, not bool, word string) string {
+	if not {
+		return word
+	}
+	return seconds(d)
+}
+
+// up is when the load balancer took the region back, or "-" if it never
+// marked it down.
+func up(r Row) string {
+	if r.NotDown {
+		return "-"
+	}
+	return optional(r.Up, r.NotUp, "never")
+}
+
+func moved(r Row) string {
+	if r.NotMoved {
+		return "not moved"
+	}
+	return seconds(r.Moved)
+}
+
+func back(r Row) string {
+	if r.NotBack {
+		return "not back"
+	}
+	return seconds(r.Back)
+}
+
+func exit(r Row, prefix string) string {
+	if r.Exit == "" {
+		if prefix != "" {
+			return ""
+		}
+		return "-"
+	}
+	return prefix + r.Exit
+}
+
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+}
+
+func seconds(d time.Duration) string {
+	return fmt.Sprintf("%.2f s", d.Seconds())
+}

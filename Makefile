@@ -69,8 +69,16 @@ e2e: ## Publish to a real local registry (TLS, password), inspect the image, run
 registry-stop: ## Stop the local registry that make publish started.
 	scripts/local-registry.sh stop
 
+.PHONY: sign
+sign: ## Sign IMAGE=NAME@sha256:... with cosign and attest its SBOM: keyless (CI), or COSIGN_KEY=cosign.key (COSIGN_PASSWORD from the environment).
+	scripts/sign.sh
+
+.PHONY: verify
+verify: ## Verify IMAGE=NAME@sha256:...: signed by this repository's publish workflow (or COSIGN_PUBLIC_KEY=cosign.pub), SBOM attested.
+	scripts/verify.sh
+
 .PHONY: deploy
-deploy: ## Apply deploy/terraform with IMAGE=NAME@sha256:... (or what make publish prints); TF_VAR_project, TF_VAR_domain.
+deploy: ## Verify, then apply deploy/terraform with IMAGE=NAME@sha256:...; TF_VAR_project, TF_VAR_domain. ALLOW_UNSIGNED=1 deploys what verify refuses.
 	scripts/deploy.sh
 
 .PHONY: probe

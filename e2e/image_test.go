@@ -162,6 +162,10 @@ func TestImage(t *testing.T) {
 		}
 	})
 
+	t.Run("make sign, make verify and make deploy", func(t *testing.T) {
+		testSigning(t, reg, env, image, published, digestRef)
+	})
+
 	t.Run("the image runs under runc, read-only, as 65532, and stops cleanly on SIGTERM", func(t *testing.T) {
 		runImage(t, reg, published)
 	})

@@ -327,3 +327,78 @@ func need(t *testing.T, programs ...string) {
 		}
 	}
 }
+
+// startPlainRegistry starts a registry on a free loopback port with neither TLS
+// nor a password, as the one make publish starts on localhost:5000, and returns
+// its host:port.
+func startPlainRegistry(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	host := freeAddr(t)
+	writeFile(t, filepath.Join(dir, "config.yml"), []byte(fmt.Sprintf(`version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s/data
+http:
+  addr: %s
+`, dir, host)))
+	cmd := exec.Command("docker-registry", "serve", filepath.Join(dir, "config.yml"))
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting docker-registry: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get("http://" + host + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			return host
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the plain registry did not answer on %s: %v", host, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// copyTo copies the image ref and the SBOM ko published beside it from r to the
+// plain registry at host, under the same repository path, and returns the new
+// digest reference.
+func (r *registry) copyTo(t *testing.T, ref, host string) string {
+	t.Helper()
+	src, err := name.NewDigest(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := host + "/" + src.Context().RepositoryStr()
+	sbomTag := strings.Replace(src.DigestStr(), ":", "-", 1) + ".sbom"
+	for _, from := range []string{ref, src.Context().Name() + ":" + sbomTag} {
+		fromRef, err := name.ParseReference(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := remote.Image(fromRef, r.options()...)
+		if err != nil {
+			t.Fatalf("reading %s: %v", from, err)
+		}
+		to := repo + "@" + src.DigestStr()
+		if from != ref {
+			to = repo + ":" + sbomTag
+		}
+		toRef, err := name.ParseReference(to, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.Write(toRef, img); err != nil {
+			t.Fatalf("writing %s: %v", to, err)
+		}
+	}
+	return repo + "@" + src.DigestStr()
+}

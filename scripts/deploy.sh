@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# deploy.sh: apply deploy/terraform with the image given by digest. IMAGE is the
-# digest reference; without it, `make publish` is run and its last line is used.
+# deploy.sh: verify, then apply deploy/terraform with the image given by digest.
+# IMAGE is the digest reference; without it, `make publish` is run and its last line
+# is used. An image that `make verify` rejects is refused unless ALLOW_UNSIGNED=1.
 # TF_VAR_project and TF_VAR_domain (or a terraform.tfvars) say where; Terraform
 # asks for any that are missing and shows the plan before it changes anything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-terraform() { go tool -modfile=tools/terraform/go.mod terraform -chdir=deploy/terraform "$@"; }
+# TERRAFORM_BIN replaces the pinned terraform (the end-to-end test records the call
+# with it instead of reaching Google Cloud).
+terraform() {
+  if [ -n "${TERRAFORM_BIN:-}" ]; then
+    "$TERRAFORM_BIN" -chdir=deploy/terraform "$@"
+  else
+    go tool -modfile=tools/terraform/go.mod terraform -chdir=deploy/terraform "$@"
+  fi
+}
 
 image=${IMAGE:-}
 if [ -z "$image" ]; then
@@ -28,6 +37,20 @@ case "$image" in
   exit 1
   ;;
 esac
+
+# Deploy nothing that make verify refuses, unless told to.
+if ! IMAGE=$image scripts/verify.sh; then
+  if [ "${ALLOW_UNSIGNED:-}" != 1 ]; then
+    echo "deploy: refusing $image: make verify rejects it (above). Sign it (make sign), or set ALLOW_UNSIGNED=1 to deploy it anyway." >&2
+    exit 1
+  fi
+  cat >&2 <<WARN
+deploy: ******************************************************************
+deploy: WARNING: ALLOW_UNSIGNED=1: deploying $image
+deploy: although make verify rejects it. Nobody has vouched for what runs.
+deploy: ******************************************************************
+WARN
+fi
 
 echo "deploy: $image" >&2
 terraform init -input=false

@@ -356,3 +356,96 @@ func maps(m map[string]*hclsyntax.Block) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// evaluate evaluates e with var set to vars and the functions validations use.
+func evaluate(t *testing.T, e hclsyntax.Expression, vars map[string]cty.Value) cty.Value {
+	t.Helper()
+	ctx := &hcl.EvalContext{
+		Variables: map[string]cty.Value{"var": cty.ObjectVal(vars)},
+		Functions: map[string]function.Function{
+			"can": tryfunc.CanFunc, "regex": stdlib.RegexFunc, "length": stdlib.LengthFunc,
+			"distinct": stdlib.DistinctFunc, "floor": stdlib.FloorFunc,
+		},
+	}
+	v, diags := e.Value(ctx)
+	if diags.HasErrors() {
+		t.Fatalf("evaluating %s: %v", e.Range(), diags)
+	}
+	return v
+}
+
+func TestEveryRegionHasReadinessAndTunedStartupProbes(t *testing.T) {
+	c := load(t)
+	run := c.resource(t, "google_cloud_run_v2_service.hello")
+	for _, probe := range []string{"readiness_probe", "startup_probe"} {
+		if path := literal(t, attr(t, run, "template", "containers", probe, "http_get", "path")); path.AsString() != "/health/" {
+			t.Errorf("%s path = %s, want /health/", probe, path.AsString())
+		}
+	}
+	// The service starts in milliseconds: the startup probe must not wait out
+	// the default 10 s period.
+	if p := literal(t, attr(t, run, "template", "containers", "startup_probe", "period_seconds")); p.AsBigFloat().Cmp(literal(t, attr(t, run, "template", "containers", "startup_probe", "timeout_seconds")).AsBigFloat()) < 0 {
+		t.Errorf("startup_probe period_seconds is below timeout_seconds, which Cloud Run refuses")
+	} else if f, _ := p.AsBigFloat().Float64(); f > 2 {
+		t.Errorf("startup_probe period_seconds = %v, want 1 or 2: the service starts in milliseconds", f)
+	}
+	if rs := refs(attr(t, run, "template", "scaling", "min_instance_count")); !slices.Equal(rs, []string{"var.min_instances"}) {
+		t.Errorf("min_instance_count = %v, want var.min_instances", rs)
+	}
+	if d := literal(t, attr(t, c.variables["min_instances"], "default")); d.AsBigFloat().Sign() <= 0 {
+		t.Errorf("min_instances defaults to 0; service health needs 1 in every region")
+	}
+}
+
+func TestFailoverNeedsAMinimumInstance(t *testing.T) {
+	c := load(t)
+	run := c.resource(t, "google_cloud_run_v2_service.hello")
+	condition := attr(t, run, "lifecycle", "precondition", "condition")
+	for _, tt := range []struct {
+		failover bool
+		min      int64
+		want     bool
+	}{{true, 1, true}, {true, 3, true}, {true, 0, false}, {false, 0, true}} {
+		got := evaluate(t, condition, map[string]cty.Value{"failover": cty.BoolVal(tt.failover), "min_instances": cty.NumberIntVal(tt.min)})
+		if got.True() != tt.want {
+			t.Errorf("failover = %v, min_instances = %d: precondition passes = %v, want %v", tt.failover, tt.min, got.True(), tt.want)
+		}
+	}
+	if msg := literal(t, attr(t, run, "lifecycle", "precondition", "error_message")).AsString(); !strings.Contains(msg, "min_instances") {
+		t.Errorf("precondition message %q does not name min_instances", msg)
+	}
+	valid := attr(t, c.variables["min_instances"], "validation", "condition")
+	for min, want := range map[float64]bool{0: true, 1: true, -1: false, 1.5: false} {
+		if got := evaluate(t, valid, map[string]cty.Value{"min_instances": cty.NumberFloatVal(min)}); got.True() != want {
+			t.Errorf("min_instances = %v accepted = %v, want %v", min, got.True(), want)
+		}
+	}
+}
+
+func TestRegionsNeedAtLeastTwo(t *testing.T) {
+	c := load(t)
+	condition := attr(t, c.variables["regions"], "validation", "condition")
+	list := func(rs ...string) cty.Value {
+		vs := make([]cty.Value, len(rs))
+		for i, r := range rs {
+			vs[i] = cty.StringVal(r)
+		}
+		if len(vs) == 0 {
+			return cty.ListValEmpty(cty.String)
+		}
+		return cty.ListVal(vs)
+	}
+	for _, tt := range []struct {
+		regions cty.Value
+		want    bool
+	}{
+		{list("europe-west1", "us-east1"), true},
+		{list("europe-west1"), false},
+		{list(), false},
+		{list("europe-west1", "europe-west1"), false},
+	} {
+		if got := evaluate(t, condition, map[string]cty.Value{"regions": tt.regions}); got.True() != tt.want {
+			t.Errorf("regions = %#v accepted = %v, want %v", tt.regions.GoString(), got.True(), tt.want)
+		}
+	}
+}

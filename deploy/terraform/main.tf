@@ -36,6 +36,14 @@ resource "google_cloud_run_v2_service" "hello" {
   # front door and TLS policy.
   ingress = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
 
+  lifecycle {
+    # Service health needs an instance in the region to probe.
+    precondition {
+      condition     = !var.failover || var.min_instances >= 1
+      error_message = "failover = true needs min_instances >= 1: Cloud Run service health computes a region's health from its running instances. Set min_instances = 1 (billed while idle), or failover = false."
+    }
+  }
+
   template {
     service_account = google_service_account.runtime.email
 
@@ -59,7 +67,26 @@ resource "google_cloud_run_v2_service" "hello" {
         cpu_idle = true
       }
 
+      # The service starts in milliseconds: probe every second from the start, and
+      # give up after 10 s rather than the default 240 s.
       startup_probe {
+        period_seconds    = 1
+        timeout_seconds   = 1
+        failure_threshold = 10
+        http_get {
+          path = "/health/"
+        }
+      }
+
+      # Cloud Run service health: a region is healthy while 60 % of its instances
+      # pass. An instance is unready after 3 failures 5 s apart, ready again after 2
+      # passes. Without this probe a revision reports "unknown", which the load
+      # balancer treats as healthy.
+      readiness_probe {
+        period_seconds    = 5
+        timeout_seconds   = 1
+        failure_threshold = 3
+        success_threshold = 2
         http_get {
           path = "/health/"
         }

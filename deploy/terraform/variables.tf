@@ -9,8 +9,10 @@ variable "regions" {
   default     = ["europe-west1", "us-east1", "us-west1", "asia-northeast1"]
 
   validation {
-    condition     = length(var.regions) > 0 && length(var.regions) == length(distinct(var.regions))
-    error_message = "Give at least one region, each once."
+    # Failing over needs somewhere to fail over to; Cloud Run service health needs
+    # services in at least two regions.
+    condition     = length(var.regions) >= 2 && length(var.regions) == length(distinct(var.regions))
+    error_message = "Give at least two regions, each once: with one, there is nowhere to fail over to."
   }
 }
 
@@ -37,10 +39,21 @@ variable "service_name" {
   default     = "hello"
 }
 
+variable "failover" {
+  description = "Move traffic away from a region whose instances fail their readiness probes (Cloud Run service health). Needs min_instances >= 1."
+  type        = bool
+  default     = true
+}
+
 variable "min_instances" {
-  description = "Instances kept warm in each region (0 lets a region scale to zero, at the cost of cold starts)."
+  description = "Instances kept running in each region. Service health (var.failover) needs at least 1 in every region, and minimum instances are billed while idle: with the defaults, 1 instance x 4 regions of 1 vCPU and 256 MiB, around the clock. 0 lets each region scale to zero, without automatic failover."
   type        = number
-  default     = 0
+  default     = 1
+
+  validation {
+    condition     = var.min_instances >= 0 && floor(var.min_instances) == var.min_instances
+    error_message = "min_instances is a whole number, 0 or more."
+  }
 }
 
 variable "max_instances" {

@@ -3,8 +3,9 @@ terraform {
 
   required_providers {
     google = {
-      source  = "hashicorp/google"
-      version = ">= 6.0, < 8.0"
+      source = "hashicorp/google"
+      # readiness_probe (Cloud Run service health) arrived in 7.19.0.
+      version = ">= 7.19.0, < 8.0"
     }
   }
 }

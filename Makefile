@@ -36,15 +36,20 @@ test: ## Vet, then every test with the race detector (as root with haproxy, the 
 	$(GO) test -race ./...
 	$(GO) -C deploy test ./...
 
+# Every Go module: the service, and the ones kept apart so that its go.mod stays small.
+MODULES := . e2e deploy bench
+
 .PHONY: lint
-lint: ## gofmt, go vet, staticcheck, actionlint (workflows), terraform fmt -check.
+lint: ## gofmt; go vet and staticcheck in every module; actionlint (workflows, with shellcheck); shellcheck (scripts); terraform fmt -check.
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
-	$(GO) vet ./...
-	$(TOOL) staticcheck ./...
-	$(GO) -C e2e vet ./...
-	cd e2e && $(GO) tool -modfile=../tools/go.mod staticcheck ./...
-	$(GO) -C deploy vet ./...
+	@for m in $(MODULES); do \
+		echo "go vet, staticcheck: $$m"; \
+		$(GO) -C $$m vet ./... || exit 1; \
+		(cd $$m && $(GO) tool -modfile=$(CURDIR)/tools/go.mod staticcheck ./...) || exit 1; \
+	done
+	$(GO) vet -tags soak .
 	$(ACTIONLINT)
+	shellcheck -x scripts/*.sh .ci/run
 	$(TERRAFORM) -chdir=deploy/terraform fmt -check -diff
 
 .PHONY: publish

@@ -1,63 +1,148 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
+	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
-func TestLoadConfigDefaults(t *testing.T) {
-	t.Parallel()
-	cfg, err := loadConfig(mapEnv(nil))
-	if err != nil {
-		t.Fatalf("loadConfig with no environment: %v", err)
-	}
-	if cfg.port != 8080 || cfg.region != "" || cfg.httpsRedirect || cfg.shutdownTimeout != 8*time.Second ||
-		cfg.shutdownDelay != 0 || cfg.logLevel != slog.LevelInfo || !slices.Equal(cfg.corsOrigins, []string{"*"}) {
-		t.Errorf("defaults = %+v, want port 8080, no redirect, timeout 8s, delay 0, info, CORS *", cfg)
-	}
+// defaults is the configuration with no variable set.
+var defaults = config{
+	port:            8080,
+	shutdownTimeout: 8 * time.Second,
+	logLevel:        slog.LevelInfo,
+	corsOrigins:     []string{"*"},
+}
+
+// with returns defaults changed by change.
+func with(change func(*config)) config {
+	c := defaults
+	c.corsOrigins = slices.Clone(c.corsOrigins)
+	change(&c)
+	return c
 }
 
 func TestLoadConfig(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name  string
-		env   map[string]string
-		check func(config) bool
-		want  string
+		name string
+		env  map[string]string
+		want config
 	}{
-		{"PORT", map[string]string{"PORT": "9090"}, func(c config) bool { return c.port == 9090 }, "port 9090"},
-		{"PORT 0 picks a free port", map[string]string{"PORT": "0"}, func(c config) bool { return c.port == 0 }, "port 0"},
-		{"redirect on with K_SERVICE", map[string]string{"K_SERVICE": "hello"}, func(c config) bool { return c.httpsRedirect }, "redirect on"},
-		{"HTTPS_REDIRECT=false wins over K_SERVICE", map[string]string{"K_SERVICE": "hello", "HTTPS_REDIRECT": "false"}, func(c config) bool { return !c.httpsRedirect }, "redirect off"},
-		{"HTTPS_REDIRECT=true without K_SERVICE", map[string]string{"HTTPS_REDIRECT": "1"}, func(c config) bool { return c.httpsRedirect }, "redirect on"},
-		{"durations", map[string]string{"SHUTDOWN_TIMEOUT": "500ms", "SHUTDOWN_DELAY": "2s"}, func(c config) bool {
-			return c.shutdownTimeout == 500*time.Millisecond && c.shutdownDelay == 2*time.Second
-		}, "timeout 500ms, delay 2s"},
-		{"LOG_LEVEL in capitals", map[string]string{"LOG_LEVEL": "DEBUG"}, func(c config) bool { return c.logLevel == slog.LevelDebug }, "debug"},
-		{"LOG_LEVEL warning", map[string]string{"LOG_LEVEL": "warning"}, func(c config) bool { return c.logLevel == slog.LevelWarn }, "warn"},
-		{"CORS_ORIGINS list with spaces", map[string]string{"CORS_ORIGINS": " https://a.example ,http://localhost:3000"}, func(c config) bool {
-			return slices.Equal(c.corsOrigins, []string{"https://a.example", "http://localhost:3000"})
-		}, "two origins"},
-		{"REGION", map[string]string{"REGION": "europe-west1"}, func(c config) bool { return c.region == "europe-west1" }, "europe-west1"},
+		{"nothing set", nil, defaults},
+		{"PORT", map[string]string{"PORT": "9090"}, with(func(c *config) { c.port = 9090 })},
+		{"PORT 0 picks a free port", map[string]string{"PORT": "0"}, with(func(c *config) { c.port = 0 })},
+		{"REGION", map[string]string{"REGION": "europe-west1"}, with(func(c *config) { c.region = "europe-west1" })},
+		{"on Cloud Run the redirect is on", map[string]string{"K_SERVICE": "hello", "K_REVISION": "hello-1"},
+			with(func(c *config) { c.service, c.revision, c.httpsRedirect = "hello", "hello-1", true })},
+		{"HTTPS_REDIRECT=false wins over K_SERVICE", map[string]string{"K_SERVICE": "hello", "HTTPS_REDIRECT": "false"},
+			with(func(c *config) { c.service = "hello" })},
+		{"HTTPS_REDIRECT=1 without K_SERVICE", map[string]string{"HTTPS_REDIRECT": "1"}, with(func(c *config) { c.httpsRedirect = true })},
+		{"durations", map[string]string{"SHUTDOWN_TIMEOUT": "500ms", "SHUTDOWN_DELAY": "2s"},
+			with(func(c *config) { c.shutdownTimeout, c.shutdownDelay = 500*time.Millisecond, 2*time.Second })},
+		{"LOG_LEVEL in capitals", map[string]string{"LOG_LEVEL": "DEBUG"}, with(func(c *config) { c.logLevel = slog.LevelDebug })},
+		{"LOG_LEVEL warning", map[string]string{"LOG_LEVEL": "warning"}, with(func(c *config) { c.logLevel = slog.LevelWarn })},
+		{"CORS_ORIGINS with spaces, a port and a wildcard", map[string]string{"CORS_ORIGINS": " https://a.example ,http://localhost:3000,https://*.example.org"},
+			with(func(c *config) {
+				c.corsOrigins = []string{"https://a.example", "http://localhost:3000", "https://*.example.org"}
+			})},
+		{"CORS_ORIGINS with IP addresses", map[string]string{"CORS_ORIGINS": "http://127.0.0.1:8080,http://[::1]:3000"},
+			with(func(c *config) { c.corsOrigins = []string{"http://127.0.0.1:8080", "http://[::1]:3000"} })},
+		{"GCE_METADATA_HOST", map[string]string{"GCE_METADATA_HOST": "127.0.0.1:9"}, with(func(c *config) { c.metadataHost = "127.0.0.1:9" })},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cfg, err := loadConfig(mapEnv(tt.env))
+			got, err := loadConfig(mapEnv(tt.env))
 			if err != nil {
 				t.Fatalf("loadConfig(%v): %v", tt.env, err)
 			}
-			if !tt.check(cfg) {
-				t.Errorf("loadConfig(%v) = %+v, want %s", tt.env, cfg, tt.want)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("loadConfig(%v) = %+v, want %+v", tt.env, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestCORSOrigins(t *testing.T) {
+	t.Parallel()
+	for origin, ok := range map[string]bool{
+		"*": true, "https://example.com": true, "http://localhost": true, "http://localhost:3000": true,
+		"https://*.example.com": true, "https://a-b.example.co.uk:8443": true, "http://[::1]:8080": true,
+		"https://a b":             false, // a space
+		"http://*":                false, // a wildcard for everything
+		"https://*.com":           false, // a whole top-level domain
+		"https://a.*.example.com": false, // a wildcard not first
+		"https://example.com/":    false, "https://example.com/app": false, "https://example.com?x": false,
+		"https://user@example.com": false, "ftp://example.com": false, "example.com": false,
+		"https://": false, "https://example.com:0": false, "https://example.com:70000": false,
+		"https://example.com:": false, "https://example.com:08080": false, "https://-a.example": false,
+		"https://a..example": false, "http://::1": false,
+	} {
+		_, err := parseOrigins(origin)
+		if (err == nil) != ok {
+			t.Errorf("CORS_ORIGINS=%q accepted = %v, want %v (%v)", origin, err == nil, ok, err)
+		}
+	}
+}
+
+// TestEveryVariableIsDocumented checks -h and the README's table against the one
+// list loadConfig reads: every variable, with its default, in both.
+func TestEveryVariableIsDocumented(t *testing.T) {
+	t.Parallel()
+	var help syncBuffer
+	if err := run(t.Context(), []string{"hello", "-h"}, mapEnv(nil), io.Discard, &help); err != nil {
+		t.Fatalf("hello -h: %v", err)
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The table's rows, in the Configuration section: | `NAME` | default | meaning |,
+	// or `A`, `B` for two.
+	start := bytes.Index(readme, []byte("\n## Configuration\n"))
+	if start < 0 {
+		t.Fatal("the README has no Configuration section")
+	}
+	section, _, _ := strings.Cut(string(readme[start:]), "\n## Endpoints")
+	table := map[string]string{}
+	row := regexp.MustCompile("(?m)^\\| ((?:`[A-Z_]+`(?:, )?)+) \\| ([^|]*) \\|")
+	for _, m := range row.FindAllStringSubmatch(section, -1) {
+		for _, name := range regexp.MustCompile("`([A-Z_]+)`").FindAllStringSubmatch(m[1], -1) {
+			table[name[1]] = m[2]
+		}
+	}
+	names := map[string]bool{}
+	for _, v := range variables() {
+		names[v.name] = true
+		line := regexp.MustCompile(`(?m)^  ` + v.name + ` .*$`).FindString(help.String())
+		if line == "" {
+			t.Errorf("hello -h does not list %s", v.name)
+		} else if v.def != "" && !strings.Contains(line, "(default "+v.def+")") {
+			t.Errorf("hello -h line %q does not give the default %s", line, v.def)
+		}
+		def, ok := table[v.name]
+		switch {
+		case !ok:
+			t.Errorf("the README's configuration table does not list %s", v.name)
+		case v.def != "" && !strings.Contains(def, "`"+v.def+"`"):
+			t.Errorf("the README gives %s the default %q, want `%s`", v.name, strings.TrimSpace(def), v.def)
+		}
+	}
+	for name := range table {
+		if !names[name] {
+			t.Errorf("the README's configuration table lists %s, which the service does not read", name)
+		}
 	}
 }
 
@@ -81,6 +166,8 @@ func TestBadConfigIsAnErrorNamingTheVariable(t *testing.T) {
 		{"CORS_ORIGINS without scheme", map[string]string{"CORS_ORIGINS": "example.com"}, []string{`CORS_ORIGINS="example.com"`}},
 		{"CORS_ORIGINS with a path", map[string]string{"CORS_ORIGINS": "https://example.com/app"}, []string{`CORS_ORIGINS="https://example.com/app"`}},
 		{"CORS_ORIGINS empty entry", map[string]string{"CORS_ORIGINS": "https://a.example,,"}, []string{`CORS_ORIGINS="https://a.example,,"`}},
+		{"CORS_ORIGINS with a space", map[string]string{"CORS_ORIGINS": "https://a b"}, []string{`CORS_ORIGINS="https://a b"`}},
+		{"CORS_ORIGINS http://*", map[string]string{"CORS_ORIGINS": "http://*"}, []string{`CORS_ORIGINS="http://*"`}},
 		{"every bad variable at once", map[string]string{"PORT": "abc", "SHUTDOWN_TIMEOUT": "banana", "LOG_LEVEL": "loud"},
 			[]string{`PORT="abc"`, `SHUTDOWN_TIMEOUT="banana"`, `LOG_LEVEL="loud"`}},
 	}

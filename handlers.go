@@ -16,9 +16,9 @@ import (
 // the limit keeps a client from making the server swallow an endless one.
 const maxBodyBytes = 1 << 20
 
-// newServer returns the service's whole HTTP handler: middleware, routes and the
+// newHandler returns the service's whole HTTP handler: middleware, routes and the
 // JSON answers for unknown paths and wrong methods. draining is set by shutdown.
-func newServer(logger *slog.Logger, cfg config, loc location, draining *atomic.Bool) http.Handler {
+func newHandler(logger *slog.Logger, cfg config, loc location, draining *atomic.Bool) http.Handler {
 	r := chi.NewRouter()
 	// Access logging is for debugging: Cloud Run already logs every request.
 	if logger.Enabled(context.Background(), slog.LevelDebug) {
@@ -27,14 +27,15 @@ func newServer(logger *slog.Logger, cfg config, loc location, draining *atomic.B
 	r.Use(recoverPanic(logger, loc.projectID))
 	r.Use(closeWhileDraining(draining))
 	r.Use(setResponseHeaders)
-	if cfg.httpsRedirect {
-		r.Use(redirectToHTTPS)
-	}
+	// CORS before the redirect: a preflight must be answered, not redirected.
 	r.Use(corsForBrowsers(cors.Options{
 		AllowedOrigins: cfg.corsOrigins,
 		AllowedMethods: []string{http.MethodGet, http.MethodHead},
 		MaxAge:         3600,
 	}))
+	if cfg.httpsRedirect {
+		r.Use(redirectToHTTPS)
+	}
 	r.Use(limitBody(maxBodyBytes))
 	r.Use(stripSlashes)
 

@@ -31,7 +31,7 @@ func BenchmarkRoot(b *testing.B) {
 		name string
 		h    http.Handler
 	}{
-		{"hello", newServer(newLogger(io.Discard, slog.LevelInfo), cfg, location{region: "europe-west1"}, new(atomic.Bool))},
+		{"hello", newHandler(newLogger(io.Discard, slog.LevelInfo), cfg, location{region: "europe-west1"}, new(atomic.Bool))},
 		{"baseline", baseline.Handler("europe-west1")},
 	}
 	for _, s := range servers {

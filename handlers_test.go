@@ -3,10 +3,12 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -119,10 +121,43 @@ func TestEndpoints(t *testing.T) {
 			wantHeader: map[string]string{"Location": "https://hello.example/?q=1"},
 		},
 		{
-			name: "redirect reads the first of several protocols", env: onCloudRun, method: "GET", path: "/",
-			header:     map[string]string{"X-Forwarded-Proto": "HTTP, https"},
+			// The last entry is the one our own front end added; a client can
+			// send the others.
+			name: "redirect reads the last of several protocols", env: onCloudRun, method: "GET", path: "/",
+			header:     map[string]string{"X-Forwarded-Proto": "https, HTTP"},
 			wantStatus: 301, wantBody: "",
 			wantHeader: map[string]string{"Location": "https://hello.example/"},
+		},
+		{
+			name: "http, https means https: the last entry counts", env: onCloudRun, method: "GET", path: "/",
+			header:     map[string]string{"X-Forwarded-Proto": "http, https"},
+			wantStatus: 200,
+			wantBody:   `{"message":"Hello world!","region":"europe-west1","service":"hello","revision":"hello-00001-abc"}` + "\n",
+		},
+		{
+			name: "redirect drops the default http port", env: onCloudRun, method: "GET", path: "/x",
+			header:     map[string]string{"X-Forwarded-Proto": "http", "Host": "hello.example:80"},
+			wantStatus: 301, wantBody: "",
+			wantHeader: map[string]string{"Location": "https://hello.example/x"},
+		},
+		{
+			name: "redirect drops any other port too", env: onCloudRun, method: "GET", path: "/x",
+			header:     map[string]string{"X-Forwarded-Proto": "http", "Host": "hello.example:8080"},
+			wantStatus: 301, wantBody: "",
+			wantHeader: map[string]string{"Location": "https://hello.example/x"},
+		},
+		{
+			name: "redirect keeps an IPv6 host in brackets", env: onCloudRun, method: "GET", path: "/",
+			header:     map[string]string{"X-Forwarded-Proto": "http", "Host": "[2001:db8::1]:80"},
+			wantStatus: 301, wantBody: "",
+			wantHeader: map[string]string{"Location": "https://[2001:db8::1]/"},
+		},
+		{
+			// Browsers never follow a redirect on a preflight.
+			name: "a CORS preflight over http is answered, not redirected", env: onCloudRun, method: "OPTIONS", path: "/",
+			header:     map[string]string{"X-Forwarded-Proto": "http", "Origin": "https://app.example", "Access-Control-Request-Method": "GET"},
+			wantStatus: 200, wantBody: "",
+			wantHeader: map[string]string{"Access-Control-Allow-Origin": "*", "Location": absent},
 		},
 		{
 			name: "https is served with HSTS", env: onCloudRun, method: "GET", path: "/",
@@ -206,13 +241,17 @@ func TestEndpoints(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			srv := newTestServer(t, tt.env, location{region: "europe-west1"}, nil)
+			srv := serveHandler(t, tt.env, location{region: "europe-west1"}, nil)
 			req, err := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader(tt.body))
 			if err != nil {
 				t.Fatal(err)
 			}
 			req.Host = "hello.example"
 			for k, v := range tt.header {
+				if k == "Host" {
+					req.Host = v
+					continue
+				}
 				req.Header.Set(k, v)
 			}
 			resp, err := noRedirects.Do(req)
@@ -245,7 +284,7 @@ func TestEndpoints(t *testing.T) {
 
 func TestEveryErrorIsTheOneJSONShape(t *testing.T) {
 	t.Parallel()
-	srv := newTestServer(t, nil, location{region: "local"}, nil)
+	srv := serveHandler(t, nil, location{region: "local"}, nil)
 	for _, req := range []struct{ method, path string }{
 		{"GET", "/missing"}, {"PUT", "/"}, {"PATCH", "/health/"}, {"GET", "/%2e%2e/"},
 	} {
@@ -277,7 +316,7 @@ func TestEveryErrorIsTheOneJSONShape(t *testing.T) {
 func TestHealthWhileDraining(t *testing.T) {
 	t.Parallel()
 	var draining atomic.Bool
-	srv := newTestServer(t, nil, location{region: "local"}, &draining)
+	srv := serveHandler(t, nil, location{region: "local"}, &draining)
 
 	get := func(path string) (*http.Response, string) {
 		t.Helper()
@@ -374,7 +413,7 @@ func TestAccessLogOnlyAtDebug(t *testing.T) {
 	for _, level := range []slog.Level{slog.LevelDebug, slog.LevelInfo} {
 		logs := new(syncBuffer)
 		cfg, _ := loadConfig(mapEnv(nil))
-		h := newServer(newLogger(logs, level), cfg, location{region: "local", projectID: "p1"}, new(atomic.Bool))
+		h := newHandler(newLogger(logs, level), cfg, location{region: "local", projectID: "p1"}, new(atomic.Bool))
 		req := httptest.NewRequest("GET", "/health/?probe=1", nil)
 		req.Header.Set("X-Cloud-Trace-Context", "105445aa7843bc8bf206b12000100000/1;o=1")
 		req.Header.Set("User-Agent", "test-agent")
@@ -410,4 +449,86 @@ func TestAccessLogOnlyAtDebug(t *testing.T) {
 			t.Errorf("access log trace = %q span %q sampled %v, want the X-Cloud-Trace-Context trace", entry.Trace, entry.Span, entry.Sampled)
 		}
 	}
+}
+
+// TestPanicAfterTheAnswerBegunAbortsTheConnection: once a handler has written,
+// a 500 can no longer be sent. The connection is aborted, so that the client sees
+// a broken answer, and nothing is written after the handler's bytes.
+func TestPanicAfterTheAnswerBegunAbortsTheConnection(t *testing.T) {
+	t.Parallel()
+	logs := new(syncBuffer)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/half", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(200)
+		io.WriteString(w, `{"partial":`)
+		http.NewResponseController(w).Flush()
+		panic("half way")
+	})
+	srv := httptest.NewUnstartedServer(recoverPanic(newLogger(logs, slog.LevelInfo), "")(mux))
+	serverLog := new(syncBuffer)
+	srv.Config.ErrorLog = log.New(serverLog, "", 0)
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	resp, err := http.Get(srv.URL + "/half")
+	if err != nil {
+		t.Fatalf("GET /half: %v; want the status line and the partial body, then the abort", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil {
+		t.Errorf("GET /half read %q to the end, want the connection aborted mid-answer", body)
+	}
+	if strings.Contains(string(body), "internal server error") {
+		t.Errorf("GET /half body = %q: a 500 was written after the answer had begun", body)
+	}
+	if strings.Contains(serverLog.String(), "superfluous") {
+		t.Errorf("net/http logged %q", serverLog.String())
+	}
+	if !strings.Contains(logs.String(), `"answer_begun":true`) {
+		t.Errorf("the panic log line does not say the answer had begun:\n%s", logs.String())
+	}
+}
+
+// TestSharedHeaderValuesStayUnchanged guards the header values every response
+// shares (setResponseHeaders, jsonResponse): they are assigned, not copied, to
+// save five allocations and about 0.3 µs a request (BenchmarkRoot: 492 ns against
+// 796 ns with Header().Set). A handler that edited one in place would change every
+// later response, and race with concurrent ones: one server answers every route
+// many times, concurrently, and every answer must carry the values unchanged.
+func TestSharedHeaderValuesStayUnchanged(t *testing.T) {
+	t.Parallel()
+	srv := serveHandler(t, nil, location{region: "local"}, nil)
+	want := map[string]string{
+		"Cache-Control":           "no-store",
+		"X-Content-Type-Options":  "nosniff",
+		"X-Frame-Options":         "DENY",
+		"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+		"Content-Type":            "application/json",
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 25 {
+				for _, r := range []struct{ method, path string }{{"GET", "/"}, {"HEAD", "/"}, {"GET", "/health/"}, {"GET", "/nope"}, {"POST", "/"}} {
+					req, _ := http.NewRequest(r.method, srv.URL+r.path, nil)
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Errorf("%s %s: %v", r.method, r.path, err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					for k, v := range want {
+						if got := resp.Header.Values(k); len(got) != 1 || got[0] != v {
+							t.Errorf("%s %s header %s = %q, want %q", r.method, r.path, k, got, v)
+							return
+						}
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

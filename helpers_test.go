@@ -24,8 +24,8 @@ func mapEnv(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-// newTestServer starts newServer, configured from env, behind a real HTTP server.
-func newTestServer(t *testing.T, env map[string]string, loc location, draining *atomic.Bool) *httptest.Server {
+// serveHandler serves newHandler, configured from env, behind a real HTTP server.
+func serveHandler(t *testing.T, env map[string]string, loc location, draining *atomic.Bool) *httptest.Server {
 	t.Helper()
 	cfg, err := loadConfig(mapEnv(env))
 	if err != nil {
@@ -34,7 +34,7 @@ func newTestServer(t *testing.T, env map[string]string, loc location, draining *
 	if draining == nil {
 		draining = new(atomic.Bool)
 	}
-	srv := httptest.NewServer(newServer(newLogger(io.Discard, slog.LevelInfo), cfg, loc, draining))
+	srv := httptest.NewServer(newHandler(newLogger(io.Discard, slog.LevelInfo), cfg, loc, draining))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -77,8 +77,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// server is run, started by a test on a free port.
-type server struct {
+// runningService is run, started by a test on a free port.
+type runningService struct {
 	t      *testing.T
 	url    string
 	port   int
@@ -88,14 +88,14 @@ type server struct {
 }
 
 // startRun starts run with env (PORT defaults to 0) and waits until it listens.
-func startRun(t *testing.T, env map[string]string) *server {
+func startRun(t *testing.T, env map[string]string) *runningService {
 	t.Helper()
 	full := map[string]string{"PORT": "0"}
 	for k, v := range env {
 		full[k] = v
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{t: t, logs: new(syncBuffer), cancel: cancel, done: make(chan error, 1)}
+	s := &runningService{t: t, logs: new(syncBuffer), cancel: cancel, done: make(chan error, 1)}
 	go func() { s.done <- run(ctx, []string{"hello"}, mapEnv(full), s.logs, s.logs) }()
 	t.Cleanup(func() {
 		cancel()
@@ -116,7 +116,7 @@ func startRun(t *testing.T, env map[string]string) *server {
 }
 
 // waitLog waits for a log line whose message is msg and returns it.
-func (s *server) waitLog(msg string) map[string]any {
+func (s *runningService) waitLog(msg string) map[string]any {
 	s.t.Helper()
 	return waitForLog(s.t, s.logs, msg, s.done)
 }
@@ -159,7 +159,7 @@ func waitForLog(t *testing.T, logs *syncBuffer, msg string, done chan error) map
 }
 
 // dial opens a raw TCP connection to the server, closed when the test ends.
-func (s *server) dial() net.Conn {
+func (s *runningService) dial() net.Conn {
 	s.t.Helper()
 	conn, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(s.port))
 	if err != nil {
@@ -170,14 +170,14 @@ func (s *server) dial() net.Conn {
 }
 
 // stop cancels run's context, as SIGTERM would, and returns what run returned.
-func (s *server) stop() error {
+func (s *runningService) stop() error {
 	s.t.Helper()
 	s.cancel()
 	return s.wait()
 }
 
 // wait returns what run returned.
-func (s *server) wait() error {
+func (s *runningService) wait() error {
 	s.t.Helper()
 	select {
 	case err := <-s.done:
@@ -190,7 +190,7 @@ func (s *server) wait() error {
 }
 
 // get makes a request on a fresh connection and returns the status and body.
-func (s *server) get(path string, header map[string]string) (*http.Response, string) {
+func (s *runningService) get(path string, header map[string]string) (*http.Response, string) {
 	s.t.Helper()
 	req, err := http.NewRequest("GET", s.url+path, nil)
 	if err != nil {

@@ -19,7 +19,6 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -60,7 +59,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	flags.SetOutput(stderr)
 	showVersion := flags.Bool("version", false, "print the version and exit")
 	flags.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: %s [-version]\n\n%s\n", args[0], usage)
+		fmt.Fprintf(stderr, "Usage: %s [-version]\n\n%s", args[0], usage())
 	}
 	if err := flags.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -101,7 +100,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	var draining atomic.Bool
 	srv := &http.Server{
-		Handler:           newServer(logger, cfg, loc, &draining),
+		Handler:           newHandler(logger, cfg, loc, &draining),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -182,159 +181,4 @@ func buildVersion() string {
 		}
 	}
 	return v
-}
-
-const usage = `Configuration (environment variables):
-  PORT              port to listen on, all interfaces (default 8080; Cloud Run sets it)
-  REGION            region to report; wins over the metadata server
-  K_SERVICE         Cloud Run service name (set by Cloud Run); reported by GET /
-  K_REVISION        Cloud Run revision (set by Cloud Run); reported by GET /
-  HTTPS_REDIRECT    true/false: redirect X-Forwarded-Proto: http to https
-                    (default: true when K_SERVICE is set)
-  SHUTDOWN_TIMEOUT  time in-flight requests get after the delay (default 8s)
-  SHUTDOWN_DELAY    after SIGTERM, keep serving this long with /health/ at 503 (default 0)
-  LOG_LEVEL         debug, info, warn or error (default info; debug logs every request)
-  CORS_ORIGINS      comma-separated origins allowed by CORS (default *)
-  GCE_METADATA_HOST host:port of a substitute metadata server (for tests)`
-
-// config is everything run takes from the environment.
-type config struct {
-	port            int
-	region          string
-	service         string
-	revision        string
-	httpsRedirect   bool
-	shutdownTimeout time.Duration
-	shutdownDelay   time.Duration
-	logLevel        slog.Level
-	corsOrigins     []string
-	metadataHost    string
-}
-
-// validRegion reports whether s can be a region name such as europe-west1 or
-// local-dev: 1 to 63 letters, digits, '-', '_' or '.', starting with a letter or digit.
-func validRegion(s string) bool {
-	if s == "" || len(s) > 63 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case i > 0 && (c == '-' || c == '_' || c == '.'):
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// loadConfig reads and validates the configuration. It reports every bad variable
-// at once, each by name, so that one failed deploy shows all that needs fixing.
-func loadConfig(getenv func(string) string) (config, error) {
-	cfg := config{
-		port:            8080,
-		region:          getenv("REGION"),
-		service:         getenv("K_SERVICE"),
-		revision:        getenv("K_REVISION"),
-		shutdownTimeout: 8 * time.Second,
-		logLevel:        slog.LevelInfo,
-		corsOrigins:     []string{"*"},
-		metadataHost:    getenv("GCE_METADATA_HOST"),
-	}
-	cfg.httpsRedirect = cfg.service != ""
-
-	var errs []error
-	bad := func(name, value, want string) {
-		errs = append(errs, fmt.Errorf("%s=%q: want %s", name, value, want))
-	}
-	if v := getenv("PORT"); v != "" {
-		p, err := strconv.Atoi(v)
-		if err != nil || p < 0 || p > 65535 {
-			bad("PORT", v, "a port number from 0 to 65535")
-		} else {
-			cfg.port = p
-		}
-	}
-	if cfg.region != "" && !validRegion(cfg.region) {
-		bad("REGION", cfg.region, "a region name such as europe-west1 (letters, digits, '-', '_', '.')")
-	}
-	if v := getenv("HTTPS_REDIRECT"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			bad("HTTPS_REDIRECT", v, "true or false")
-		} else {
-			cfg.httpsRedirect = b
-		}
-	}
-	if v := getenv("SHUTDOWN_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			bad("SHUTDOWN_TIMEOUT", v, "a positive duration such as 8s or 500ms")
-		} else {
-			cfg.shutdownTimeout = d
-		}
-	}
-	if v := getenv("SHUTDOWN_DELAY"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			bad("SHUTDOWN_DELAY", v, "a duration such as 0, 2s or 500ms")
-		} else {
-			cfg.shutdownDelay = d
-		}
-	}
-	if v := getenv("LOG_LEVEL"); v != "" {
-		level, ok := parseLevel(v)
-		if !ok {
-			bad("LOG_LEVEL", v, "debug, info, warn or error")
-		} else {
-			cfg.logLevel = level
-		}
-	}
-	if v := getenv("CORS_ORIGINS"); v != "" {
-		origins, err := parseOrigins(v)
-		if err != nil {
-			bad("CORS_ORIGINS", v, err.Error())
-		} else {
-			cfg.corsOrigins = origins
-		}
-	}
-	return cfg, errors.Join(errs...)
-}
-
-// parseLevel reads a LOG_LEVEL value, in any case.
-func parseLevel(v string) (slog.Level, bool) {
-	switch strings.ToLower(v) {
-	case "debug":
-		return slog.LevelDebug, true
-	case "info":
-		return slog.LevelInfo, true
-	case "warn", "warning":
-		return slog.LevelWarn, true
-	case "error":
-		return slog.LevelError, true
-	}
-	return 0, false
-}
-
-// parseOrigins splits a comma-separated CORS_ORIGINS value and checks that each entry
-// is "*" or an origin with a scheme, such as https://example.com or https://*.example.com.
-func parseOrigins(v string) ([]string, error) {
-	var origins []string
-	for _, o := range strings.Split(v, ",") {
-		o = strings.TrimSpace(o)
-		switch {
-		case o == "":
-			return nil, errors.New("origins separated by commas, with none empty")
-		case o == "*":
-		case strings.HasPrefix(o, "http://") || strings.HasPrefix(o, "https://"):
-			if rest := o[strings.Index(o, "://")+3:]; rest == "" || strings.ContainsAny(rest, "/?#") {
-				return nil, fmt.Errorf("origins like https://example.com (scheme and host only), not %q", o)
-			}
-		default:
-			return nil, fmt.Errorf("origins like https://example.com or *, not %q", o)
-		}
-		origins = append(origins, o)
-	}
-	return origins, nil
 }

@@ -74,7 +74,7 @@ func TestRunOnCloudRunFindsRegionAndTiesLogsToTraces(t *testing.T) {
 		t.Errorf("GET / = %d %q, want 200 %q", resp.StatusCode, body, want)
 	}
 	// On Cloud Run the redirect is on by default.
-	if resp, _ := s.get("/?a=b", map[string]string{"X-Forwarded-Proto": "http"}); resp.StatusCode != 301 || resp.Header.Get("Location") != "https://"+resp.Request.Host+"/?a=b" {
+	if resp, _ := s.get("/?a=b", map[string]string{"X-Forwarded-Proto": "http"}); resp.StatusCode != 301 || resp.Header.Get("Location") != "https://"+resp.Request.URL.Hostname()+"/?a=b" {
 		t.Errorf("GET / over http = %d to %q, want 301 to https", resp.StatusCode, resp.Header.Get("Location"))
 	}
 

@@ -50,10 +50,14 @@ func setResponseHeaders(next http.Handler) http.Handler {
 
 // redirectToHTTPS redirects requests that reached the load balancer over plain
 // http (X-Forwarded-Proto: http) to the same URL on https: 301 for GET and HEAD,
-// 308 for other methods so that they are repeated unchanged. Requests that came
-// over https get Strict-Transport-Security. Requests without the header came
-// straight to the container and are served as they are, and /health is never
-// redirected, so that a health checker cannot be sent round in a loop.
+// 308 for other methods so that they are repeated unchanged. The port is dropped,
+// whatever it was: the port a client used for http says nothing about where https
+// is served, and behind the load balancer that is 443. Requests that came over
+// https get Strict-Transport-Security. Requests without the header came straight
+// to the container and are served as they are, and /health is never redirected,
+// so that a health checker cannot be sent round in a loop. CORS runs before this,
+// so a preflight is answered rather than redirected: browsers never follow a
+// redirect on one.
 func redirectToHTTPS(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/health" || r.URL.Path == "/health/" {
@@ -69,7 +73,7 @@ func redirectToHTTPS(next http.Handler) http.Handler {
 			if r.Method == http.MethodGet || r.Method == http.MethodHead {
 				status = http.StatusMovedPermanently
 			}
-			w.Header().Set("Location", "https://"+r.Host+r.URL.RequestURI())
+			w.Header().Set("Location", "https://"+hostWithoutPort(r.Host)+r.URL.RequestURI())
 			w.WriteHeader(status)
 			return
 		case "https":
@@ -98,15 +102,34 @@ func corsForBrowsers(options cors.Options) func(http.Handler) http.Handler {
 	}
 }
 
-// forwardedProto returns the protocol the client used to reach the first proxy,
-// in lower case: the first entry of X-Forwarded-Proto.
+// hostWithoutPort returns host without its port, keeping an IPv6 address in
+// brackets.
+func hostWithoutPort(host string) string {
+	h, _, err := net.SplitHostPort(host)
+	if err != nil {
+		return host
+	}
+	if strings.Contains(h, ":") {
+		return "[" + h + "]"
+	}
+	return h
+}
+
+// forwardedProto returns the protocol the client used to reach our front end, in
+// lower case. Of several entries in X-Forwarded-Proto (or several headers) it
+// trusts the last: each proxy appends what it saw, so the last was written by the
+// proxy nearest to the service, the load balancer or Cloud Run's front end, while
+// the client can write any of the earlier ones.
 func forwardedProto(r *http.Request) string {
-	v := r.Header.Get("X-Forwarded-Proto")
-	if v == "" {
+	values := r.Header.Values("X-Forwarded-Proto")
+	if len(values) == 0 {
 		return ""
 	}
-	first, _, _ := strings.Cut(v, ",")
-	return strings.ToLower(strings.TrimSpace(first))
+	last := values[len(values)-1]
+	if i := strings.LastIndexByte(last, ','); i >= 0 {
+		last = last[i+1:]
+	}
+	return strings.ToLower(strings.TrimSpace(last))
 }
 
 // limitBody answers 413 to a request that declares a body larger than max, and
@@ -141,11 +164,15 @@ func closeWhileDraining(draining *atomic.Bool) func(http.Handler) http.Handler {
 
 // recoverPanic turns a panic in a handler into a 500 in the usual JSON shape and
 // an ERROR log line whose stack_trace Error Reporting can read. The connection and
-// the server carry on. http.ErrAbortHandler is passed on: it is how a handler
+// the server carry on. If the handler had already begun its answer, a 500 can no
+// longer be sent: the connection is aborted instead (http.ErrAbortHandler), so that
+// the client sees a broken answer rather than a truncated one that looks whole.
+// http.ErrAbortHandler from a handler is passed on as it is: it is how a handler
 // asks net/http to abort the response without a log line.
 func recoverPanic(logger *slog.Logger, projectID string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			tw := &writeTracker{ResponseWriter: w}
 			defer func() {
 				v := recover()
 				if v == nil {
@@ -157,14 +184,37 @@ func recoverPanic(logger *slog.Logger, projectID string) func(http.Handler) http
 				attrs := append(traceAttrs(projectID, r.Header),
 					slog.String("stack_trace", fmt.Sprintf("panic: %v\n\n%s", v, debug.Stack())),
 					slog.String("method", r.Method),
-					slog.String("path", r.URL.Path))
+					slog.String("path", r.URL.Path),
+					slog.Bool("answer_begun", tw.wrote))
 				logger.LogAttrs(r.Context(), slog.LevelError, fmt.Sprintf("panic serving %s %s: %v", r.Method, r.URL.Path, v), attrs...)
+				if tw.wrote {
+					panic(http.ErrAbortHandler)
+				}
 				writeError(w, http.StatusInternalServerError, "internal server error")
 			}()
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(tw, r)
 		})
 	}
 }
+
+// writeTracker remembers whether a handler has begun its answer.
+type writeTracker struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (t *writeTracker) WriteHeader(status int) {
+	t.wrote = true
+	t.ResponseWriter.WriteHeader(status)
+}
+
+func (t *writeTracker) Write(b []byte) (int, error) {
+	t.wrote = true
+	return t.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's own writer.
+func (t *writeTracker) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 
 // logRequests logs every request at DEBUG, with an httpRequest field in the shape
 // Cloud Logging shows as a request line, tied to the request's trace.

@@ -89,7 +89,7 @@ func writeReport(servers []*server, slow slowResult, micro microResult, o option
 	fmt.Fprintf(&b, "- %d connections sending their headers a byte a second moved the p99 of normal requests from %s to %s, and were cut off by `ReadHeaderTimeout`.\n",
 		slow.clients, ms(slow.unloaded.p99), ms(slow.loaded.p99))
 
-	fmt.Fprintf(&b, "\n## Micro-benchmarks\n\n`go test -bench BenchmarkRoot -benchmem` in the service's package: `GET /` through the whole handler (`newServer`) against the baseline mux, without the network, compared with `benchstat -col /server`:\n\n```\n%s```\n", micro.benchstat)
+	fmt.Fprintf(&b, "\n## Micro-benchmarks\n\n`go test -bench BenchmarkRoot -benchmem` in the service's package: `GET /` through the whole handler (`newHandler`) against the baseline mux, without the network, compared with `benchstat -col /server`:\n\n```\n%s```\n", micro.benchstat)
 	return b.String()
 }
 

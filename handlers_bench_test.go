@@ -7,8 +7,6 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
-
-	"github.com/example/hello/internal/baseline"
 )
 
 // discardWriter is a ResponseWriter that keeps nothing, so that a benchmark
@@ -19,9 +17,9 @@ func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *discardWriter) WriteHeader(int)             {}
 
-// BenchmarkRoot is GET / through the whole handler stack of the service, and
-// through the bare net/http baseline. Compare them with
-// `benchstat -col /server`, as `make bench` does.
+// BenchmarkRoot is GET / through the whole handler stack of the service. The
+// bench module's baseline package has the same benchmark for the bare net/http
+// floor; `make bench` runs both and compares them with `benchstat -col /server`.
 func BenchmarkRoot(b *testing.B) {
 	cfg, err := loadConfig(mapEnv(nil))
 	if err != nil {
@@ -32,7 +30,6 @@ func BenchmarkRoot(b *testing.B) {
 		h    http.Handler
 	}{
 		{"hello", newHandler(newLogger(io.Discard, slog.LevelInfo), cfg, location{region: "europe-west1"}, new(atomic.Bool))},
-		{"baseline", baseline.Handler("europe-west1")},
 	}
 	for _, s := range servers {
 		b.Run("server="+s.name, func(b *testing.B) {

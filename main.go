@@ -28,6 +28,11 @@ import (
 // the version comes from the build information Go embeds in the binary.
 var version string
 
+// msgDelayOnCloudRun is the start-up warning for SHUTDOWN_DELAY on Cloud Run.
+const msgDelayOnCloudRun = "SHUTDOWN_DELAY is set on Cloud Run: for that long a stopping instance answers /health/ with 503, " +
+	"so its readiness probe fails, and in a large scale-in Cloud Run service health could count the region unhealthy; " +
+	"Cloud Run stops sending requests at SIGTERM by itself, so leave SHUTDOWN_DELAY unset there"
+
 // These bound every connection, so that a slow or silent client cannot hold a
 // goroutine and a file descriptor for ever (slowloris).
 const (
@@ -84,6 +89,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logger.Warn("SHUTDOWN_DELAY + SHUTDOWN_TIMEOUT is longer than Cloud Run waits before SIGKILL",
 			"shutdown_delay", cfg.shutdownDelay.String(), "shutdown_timeout", cfg.shutdownTimeout.String(),
 			"cloud_run_grace", cloudRunGracePeriod.String())
+	}
+	// /health/ is both the drain signal (503 during SHUTDOWN_DELAY, for balancers
+	// that health-check) and, on Cloud Run, the readiness probe that service health
+	// counts. Cloud Run needs no drain signal: it stops sending requests at SIGTERM.
+	// A delay there would only make stopping instances look unready.
+	if cfg.service != "" && cfg.shutdownDelay > 0 {
+		logger.Warn(msgDelayOnCloudRun, "shutdown_delay", cfg.shutdownDelay.String())
 	}
 
 	// Listen before anything else can fail slowly, so that a port that is taken is

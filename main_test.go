@@ -167,3 +167,32 @@ func TestMainExitsZeroOnSIGTERM(t *testing.T) {
 	}
 	waitForLog(t, stdout, "stopped", done)
 }
+
+// TestShutdownDelayOnCloudRunWarns: /health/ is the drain signal during
+// SHUTDOWN_DELAY and, on Cloud Run, the readiness probe service health counts.
+// The delay is for balancers that health-check; on Cloud Run it would only make
+// stopping instances look unready, so the service says so at start-up, and stays
+// quiet without it.
+func TestShutdownDelayOnCloudRunWarns(t *testing.T) {
+	t.Parallel()
+	f := newFakeMetadata(t, map[string]string{"instance/region": "projects/1/regions/us-east1", "project/project-id": "p"}, false)
+	for _, tt := range []struct {
+		env  map[string]string
+		warn bool
+	}{
+		{map[string]string{"K_SERVICE": "hello", "SHUTDOWN_DELAY": "2s", "GCE_METADATA_HOST": f.host()}, true},
+		{map[string]string{"K_SERVICE": "hello", "GCE_METADATA_HOST": f.host()}, false},
+		{map[string]string{"SHUTDOWN_DELAY": "2s"}, false},
+	} {
+		s := startRun(t, tt.env)
+		warned := false
+		for _, line := range strings.Split(s.logs.String(), "\n") {
+			if strings.Contains(line, `"severity":"WARNING"`) && strings.Contains(line, msgDelayOnCloudRun) {
+				warned = true
+			}
+		}
+		if warned != tt.warn {
+			t.Errorf("with %v the start-up warning about SHUTDOWN_DELAY on Cloud Run = %v, want %v; logs:\n%s", tt.env, warned, tt.warn, s.logs)
+		}
+	}
+}

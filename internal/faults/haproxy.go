@@ -174,17 +174,20 @@ func (h *haproxy) serverUp(region string) (bool, error) {
 }
 
 // stop ends HAProxy.
-func (h *haproxy) stop() {
-	if h.cmd == nil || h.cmd.Process == nil {
+func (h *haproxy) stop() { stopProcess(h.cmd) }
+
+// stopProcess ends a process the harness started: SIGTERM, then SIGKILL after 5 s.
+func stopProcess(cmd *exec.Cmd) {
+	if cmd == nil || cmd.Process == nil {
 		return
 	}
-	h.cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
-	go func() { h.cmd.Wait(); close(done) }()
+	go func() { cmd.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
-		h.cmd.Process.Kill()
+		cmd.Process.Kill()
 		<-done
 	}
 }

@@ -109,17 +109,4 @@ func (t *toxiproxy) removeLatency(name string) error {
 }
 
 // stop ends toxiproxy.
-func (t *toxiproxy) stop() {
-	if t.cmd == nil || t.cmd.Process == nil {
-		return
-	}
-	t.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { t.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.cmd.Process.Kill()
-		<-done
-	}
-}
+func (t *toxiproxy) stop() { stopProcess(t.cmd) }

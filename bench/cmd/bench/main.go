@@ -421,18 +421,22 @@ type microResult struct {
 	allocs    map[string]float64 // allocs/op by server
 }
 
-// microBenchmarks runs BenchmarkRoot in the service's package and compares the
-// service with the baseline with benchstat.
+// microBenchmarks runs BenchmarkRoot in the service's package (server=hello) and
+// in the baseline's (server=baseline), and compares them with benchstat.
 func microBenchmarks(o options) (microResult, error) {
 	count := "10"
 	if o.quick {
 		count = "2"
 	}
-	cmd := exec.Command("go", "test", "-run", "^$", "-bench", "^BenchmarkRoot$", "-benchmem", "-count", count, ".")
-	cmd.Dir = ".."
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return microResult{}, fmt.Errorf("go test -bench: %v\n%s", err, out)
+	var out []byte
+	for _, dir := range []string{"..", "baseline"} {
+		cmd := exec.Command("go", "test", "-run", "^$", "-bench", "^BenchmarkRoot$", "-benchmem", "-count", count, ".")
+		cmd.Dir = dir
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			return microResult{}, fmt.Errorf("go test -bench in %s: %v\n%s", dir, err, b)
+		}
+		out = append(out, b...)
 	}
 	res := microResult{allocs: map[string]float64{}}
 	sums, counts := map[string]float64{}, map[string]float64{}
@@ -460,7 +464,7 @@ func microBenchmarks(o options) (microResult, error) {
 		return res, err
 	}
 	defer os.Remove(file)
-	stat, err := exec.Command("go", "tool", "benchstat", "-col", "/server", file).CombinedOutput()
+	stat, err := exec.Command("go", "tool", "benchstat", "-ignore", "pkg", "-col", "/server", file).CombinedOutput()
 	if err != nil {
 		return res, fmt.Errorf("benchstat: %v\n%s", err, stat)
 	}

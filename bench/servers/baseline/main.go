@@ -1,4 +1,4 @@
-// Command baseline serves internal/baseline, the bare net/http floor, on PORT
+// Command baseline serves bench/baseline, the bare net/http floor, on PORT
 // for make bench.
 package main
 
@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"os"
 
-	"github.com/example/hello/internal/baseline"
+	"github.com/example/hello/bench/baseline"
 )
 
 func main() {

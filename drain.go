@@ -177,6 +177,8 @@ func (c *trackedConn) idle() bool {
 	if state != http.StateNew && state != http.StateIdle {
 		return false
 	}
+	// started is read again after the peek: the server may have read the bytes
+	// between the first look and the peek, which would then see none.
 	return !c.started.Load() && !unread(c.Conn) && !c.started.Load()
 }
 

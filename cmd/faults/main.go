@@ -5,7 +5,7 @@
 // It prints each row as it goes and, unless -quick, writes FAILOVER.md. It exits
 // 1 when a fault whose goal is zero lost a request with retries on.
 //
-//	sudo make faults          # the full matrix, about 5 minutes; writes FAILOVER.md
+//	sudo make faults          # the full matrix, about 4 minutes; writes FAILOVER.md
 //	sudo make faults QUICK=1  # a few seconds a fault, for CI
 package main
 

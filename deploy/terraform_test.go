@@ -6,6 +6,7 @@ package deploy
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -446,6 +447,162 @@ func TestRegionsNeedAtLeastTwo(t *testing.T) {
 	} {
 		if got := evaluate(t, condition, map[string]cty.Value{"regions": tt.regions}); got.True() != tt.want {
 			t.Errorf("regions = %#v accepted = %v, want %v", tt.regions.GoString(), got.True(), tt.want)
+		}
+	}
+}
+
+// dynamicContent returns the content block of the dynamic block name in b, and the
+// dynamic block itself.
+func dynamicContent(t *testing.T, b *hclsyntax.Block, name string) (dyn, content *hclsyntax.Block) {
+	t.Helper()
+	for _, child := range b.Body.Blocks {
+		if child.Type == "dynamic" && child.Labels[0] == name {
+			for _, c := range child.Body.Blocks {
+				if c.Type == "content" {
+					return child, c
+				}
+			}
+		}
+	}
+	t.Fatalf("%s has no dynamic %s block with content", label(b), name)
+	return nil, nil
+}
+
+// child returns the first block of type name in b.
+func child(t *testing.T, b *hclsyntax.Block, name string) *hclsyntax.Block {
+	t.Helper()
+	for _, c := range b.Body.Blocks {
+		if c.Type == name {
+			return c
+		}
+	}
+	t.Fatalf("%s has no %s block", label(b), name)
+	return nil
+}
+
+// stringList returns the strings of a literal list.
+func stringList(t *testing.T, e hclsyntax.Expression) []string {
+	t.Helper()
+	var out []string
+	for it := literal(t, e).ElementIterator(); it.Next(); {
+		_, v := it.Element()
+		out = append(out, v.AsString())
+	}
+	return out
+}
+
+func TestSafeMethodsAreRetriedAtTheLoadBalancerAndOthersAreNot(t *testing.T) {
+	c := load(t)
+	urlMap := c.resource(t, "google_compute_url_map.https")
+
+	// Every host goes to the one path matcher, whose default (every method the
+	// route rule does not match) is the backend service with no retry policy.
+	host := child(t, urlMap, "host_rule")
+	if got := stringList(t, attr(t, host, "hosts")); !slices.Equal(got, []string{"*"}) {
+		t.Errorf("host_rule hosts = %v, want [*]", got)
+	}
+	matcher := child(t, urlMap, "path_matcher")
+	if got, want := literal(t, attr(t, matcher, "name")).AsString(), literal(t, attr(t, host, "path_matcher")).AsString(); got != want {
+		t.Errorf("path_matcher name = %q, host_rule points at %q", got, want)
+	}
+	if resourceRef(t, attr(t, matcher, "default_service")) != "google_compute_backend_service.hello" {
+		t.Errorf("the path matcher's default_service is not the backend service")
+	}
+	for _, b := range matcher.Body.Blocks {
+		if b.Type == "default_route_action" {
+			t.Errorf("the path matcher has a default_route_action at %s: its retry policy would also retry POST, PUT, PATCH and DELETE", b.Range())
+		}
+	}
+
+	dyn, rule := dynamicContent(t, matcher, "route_rules")
+	for retries, want := range map[int64]int{0: 0, 1: 1, 3: 1} {
+		if got := evaluate(t, attr(t, dyn, "for_each"), map[string]cty.Value{"lb_retries": cty.NumberIntVal(retries)}).LengthInt(); got != want {
+			t.Errorf("lb_retries = %d gives %d retry route rules, want %d", retries, got, want)
+		}
+	}
+
+	// The rule matches every path, and of the methods only the safe ones.
+	if got := literal(t, attr(t, rule, "match_rules", "prefix_match")).AsString(); got != "/" {
+		t.Errorf("the retry rule's prefix_match = %q, want /", got)
+	}
+	if got := literal(t, attr(t, rule, "match_rules", "header_matches", "header_name")).AsString(); got != ":method" {
+		t.Fatalf("the retry rule matches the header %q, want :method", got)
+	}
+	// Google's load balancer uses RE2, as Go's regexp does. The expression is
+	// anchored so that it means the same whether the match is full or partial.
+	re, err := regexp.Compile(literal(t, attr(t, rule, "match_rules", "header_matches", "regex_match")).AsString())
+	if err != nil {
+		t.Fatalf("the retry rule's regex_match does not compile: %v", err)
+	}
+	for method, want := range map[string]bool{
+		"GET": true, "HEAD": true, "OPTIONS": true,
+		"POST": false, "PUT": false, "PATCH": false, "DELETE": false, "XGET": false, "GETX": false,
+	} {
+		if got := re.MatchString(method); got != want {
+			t.Errorf("the retry rule matches %s = %v, want %v", method, got, want)
+		}
+	}
+
+	if resourceRef(t, attr(t, rule, "route_action", "weighted_backend_services", "backend_service")) != "google_compute_backend_service.hello" {
+		t.Errorf("the retry rule does not send to the backend service")
+	}
+	if w := literal(t, attr(t, rule, "route_action", "weighted_backend_services", "weight")); w.AsBigFloat().Cmp(cty.NumberIntVal(100).AsBigFloat()) != 0 {
+		t.Errorf("the retry rule's weight = %s, want 100", w.AsBigFloat())
+	}
+
+	policy := child(t, child(t, rule, "route_action"), "retry_policy")
+	if rs := refs(attr(t, policy, "num_retries")); !slices.Equal(rs, []string{"var.lb_retries"}) {
+		t.Errorf("num_retries = %v, want var.lb_retries", rs)
+	}
+	// Unset, the per-try timeout is the backend service's, 60 minutes for
+	// serverless NEGs: a hung region would hold every request that long.
+	if rs := refs(attr(t, policy, "per_try_timeout", "seconds")); !slices.Equal(rs, []string{"var.lb_per_try_timeout_seconds"}) {
+		t.Errorf("per_try_timeout.seconds = %v, want var.lb_per_try_timeout_seconds", rs)
+	}
+	// Only failures that say nothing of the request's result: no 5xx (the
+	// service's own 500) and no retriable-4xx.
+	conditions := stringList(t, attr(t, policy, "retry_conditions"))
+	for _, cond := range conditions {
+		if !slices.Contains([]string{"connect-failure", "refused-stream", "gateway-error"}, cond) {
+			t.Errorf("retry condition %q retries answers the service gave itself", cond)
+		}
+	}
+	for _, need := range []string{"connect-failure", "gateway-error"} {
+		if !slices.Contains(conditions, need) {
+			t.Errorf("retry conditions %v lack %s", conditions, need)
+		}
+	}
+
+	if d := literal(t, attr(t, c.variables["lb_retries"], "default")); d.AsBigFloat().Sign() <= 0 {
+		t.Errorf("lb_retries defaults to 0: no request is retried")
+	}
+	valid := attr(t, c.variables["lb_retries"], "validation", "condition")
+	for n, want := range map[float64]bool{0: true, 1: true, 3: true, -1: false, 1.5: false} {
+		if got := evaluate(t, valid, map[string]cty.Value{"lb_retries": cty.NumberFloatVal(n)}); got.True() != want {
+			t.Errorf("lb_retries = %v accepted = %v, want %v", n, got.True(), want)
+		}
+	}
+	valid = attr(t, c.variables["lb_per_try_timeout_seconds"], "validation", "condition")
+	for n, want := range map[float64]bool{1: true, 5: true, 60: true, 0: false, -5: false, 0.5: false} {
+		if got := evaluate(t, valid, map[string]cty.Value{"lb_per_try_timeout_seconds": cty.NumberFloatVal(n)}); got.True() != want {
+			t.Errorf("lb_per_try_timeout_seconds = %v accepted = %v, want %v", n, got.True(), want)
+		}
+	}
+}
+
+func TestOutlierDetectionUsesOnlyWhatServerlessNEGsSupport(t *testing.T) {
+	c := load(t)
+	od := child(t, c.resource(t, "google_compute_backend_service.hello"), "outlier_detection")
+	// Google's serverless NEG overview: these fields are not supported when the
+	// backend service has a serverless NEG attached.
+	for _, name := range []string{"enforcing_success_rate", "success_rate_minimum_hosts", "success_rate_request_volume", "success_rate_stdev_factor"} {
+		if _, ok := od.Body.Attributes[name]; ok {
+			t.Errorf("outlier_detection sets %s, which serverless NEGs do not support", name)
+		}
+	}
+	for _, name := range []string{"consecutive_errors", "consecutive_gateway_failure"} {
+		if v := literal(t, attr(t, od, name)); v.AsBigFloat().Sign() <= 0 {
+			t.Errorf("outlier_detection %s = %s, want a positive count", name, v.AsBigFloat())
 		}
 	}
 }

@@ -9,8 +9,8 @@
 # region whatever their number (the sample hard-codes two), the image by digest,
 # ingress only from load balancers, a runtime service account with no roles, the
 # certificate for var.domain (the sample ignores its variable), port 80 on the same
-# load-balancing scheme as 443, outlier detection, and no https redirect rule in the
-# HTTPS URL map.
+# load-balancing scheme as 443, outlier detection, retries of safe requests at the load
+# balancer, and no https redirect rule in the HTTPS URL map.
 
 locals {
   regions = toset(var.regions)
@@ -130,8 +130,10 @@ resource "google_compute_backend_service" "hello" {
     }
   }
 
-  # Serverless NEGs take no health check; outlier detection is how a region whose
-  # answers fail is taken out of rotation. At most half the regions are ejected.
+  # Serverless NEGs take no health check. Outlier detection takes out of rotation a
+  # region that passes its readiness probes but fails requests. At most half the
+  # regions are ejected. Serverless NEGs refuse the success-rate fields; Google
+  # recommends a long base ejection time for them (180 s in its own test).
   outlier_detection {
     consecutive_errors                    = 5
     enforcing_consecutive_errors          = 100
@@ -143,14 +145,62 @@ resource "google_compute_backend_service" "hello" {
       seconds = 10
     }
     base_ejection_time {
-      seconds = 30
+      seconds = 180
     }
   }
 }
 
+# Requests with a safe method (GET, HEAD, OPTIONS) are retried by the load balancer when
+# a region fails them at the transport level or with a gateway error. Other methods
+# reach the default service and have no retry policy, so a request that may change
+# something is never sent twice by this rule. FAILOVER.md cites the documentation.
 resource "google_compute_url_map" "https" {
   name            = "${var.service_name}-https"
   default_service = google_compute_backend_service.hello.id
+
+  host_rule {
+    hosts        = ["*"]
+    path_matcher = "hello"
+  }
+
+  path_matcher {
+    name            = "hello"
+    default_service = google_compute_backend_service.hello.id
+
+    dynamic "route_rules" {
+      for_each = var.lb_retries > 0 ? ["safe methods"] : []
+      content {
+        priority = 1
+
+        match_rules {
+          prefix_match = "/"
+          header_matches {
+            header_name = ":method"
+            regex_match = "^(GET|HEAD|OPTIONS)$"
+          }
+        }
+
+        route_action {
+          weighted_backend_services {
+            backend_service = google_compute_backend_service.hello.id
+            weight          = 100
+          }
+
+          # Not 5xx: a 500 is the service's own answer, and sending it to another
+          # region would double the load of a bug and hide it. The per-try timeout
+          # must be set: unset, it is the backend service's timeout, which serverless
+          # NEGs fix at 60 minutes, so a hung region would hold each request that long.
+          retry_policy {
+            num_retries      = var.lb_retries
+            retry_conditions = ["connect-failure", "refused-stream", "gateway-error"]
+            per_try_timeout {
+              seconds = var.lb_per_try_timeout_seconds
+            }
+          }
+        }
+      }
+    }
+  }
 }
 
 resource "google_compute_managed_ssl_certificate" "hello" {

@@ -56,6 +56,28 @@ variable "min_instances" {
   }
 }
 
+variable "lb_retries" {
+  description = "How many times the load balancer retries a GET, HEAD or OPTIONS request that could not connect, was refused, or got a 502, 503 or 504. Each retry is a request Cloud Run bills. Other methods have no retry policy. 0 configures none at all (see FAILOVER.md)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.lb_retries >= 0 && floor(var.lb_retries) == var.lb_retries
+    error_message = "lb_retries is a whole number, 0 or more."
+  }
+}
+
+variable "lb_per_try_timeout_seconds" {
+  description = "Seconds the load balancer waits for each try of a GET, HEAD or OPTIONS request before it gives up on that try: what such a request can cost when a region hangs. Raise it if a GET can legitimately take longer. Unset, it would be the serverless backend timeout, fixed at 60 minutes."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.lb_per_try_timeout_seconds >= 1 && floor(var.lb_per_try_timeout_seconds) == var.lb_per_try_timeout_seconds
+    error_message = "lb_per_try_timeout_seconds is a whole number of seconds, 1 or more."
+  }
+}
+
 variable "max_instances" {
   description = "Most instances in each region."
   type        = number

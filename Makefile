@@ -98,7 +98,7 @@ faults: ## As root: the fault matrix (SIGTERM, SIGKILL, SIGSTOP, cut link, laten
 	$(GO) run ./cmd/faults -binary bin/hello -toxiproxy bin/toxiproxy $(if $(QUICK),-quick)
 
 .PHONY: bench
-bench: ## Measure hello against bare net/http and the echo design, side by side; writes BENCHMARKS.md (about 5 minutes).
+bench: ## Measure hello against bare net/http and the echo design, side by side; writes BENCHMARKS.md (about 4 minutes).
 	taskset -c 1 $(GO) -C bench run ./cmd/bench $(BENCH_FLAGS)
 
 FUZZTIME ?= 1m

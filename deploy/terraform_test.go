@@ -83,25 +83,38 @@ func (c config) ofType(typ string) []string {
 // attr returns the attribute at path (blocks, then the attribute's name) in b.
 func attr(t *testing.T, b *hclsyntax.Block, path ...string) hclsyntax.Expression {
 	t.Helper()
-	body := b.Body
+	inner := b
 	for _, name := range path[:len(path)-1] {
-		var next *hclsyntax.Body
-		for _, child := range body.Blocks {
-			if child.Type == name {
-				next = child.Body
-				break
-			}
-		}
-		if next == nil {
-			t.Fatalf("%s has no %s block (looking for %s)", label(b), name, strings.Join(path, "."))
-		}
-		body = next
+		inner = child(t, inner, name)
 	}
-	a, ok := body.Attributes[path[len(path)-1]]
+	a, ok := inner.Body.Attributes[path[len(path)-1]]
 	if !ok {
 		t.Fatalf("%s has no %s", label(b), strings.Join(path, "."))
 	}
 	return a.Expr
+}
+
+// child returns the first block of type name in b.
+func child(t *testing.T, b *hclsyntax.Block, name string) *hclsyntax.Block {
+	t.Helper()
+	for _, c := range b.Body.Blocks {
+		if c.Type == name {
+			return c
+		}
+	}
+	t.Fatalf("%s has no %s block", label(b), name)
+	return nil
+}
+
+// stringList returns the strings of a literal list.
+func stringList(t *testing.T, e hclsyntax.Expression) []string {
+	t.Helper()
+	var out []string
+	for it := literal(t, e).ElementIterator(); it.Next(); {
+		_, v := it.Element()
+		out = append(out, v.AsString())
+	}
+	return out
 }
 
 func label(b *hclsyntax.Block) string { return b.Type + " " + strings.Join(b.Labels, ".") }
@@ -162,13 +175,7 @@ func resourceRef(t *testing.T, e hclsyntax.Expression) string {
 // defaultRegions evaluates the default of var.regions.
 func (c config) defaultRegions(t *testing.T) []string {
 	t.Helper()
-	v := literal(t, attr(t, c.variables["regions"], "default"))
-	var regions []string
-	for it := v.ElementIterator(); it.Next(); {
-		_, r := it.Element()
-		regions = append(regions, r.AsString())
-	}
-	return regions
+	return stringList(t, attr(t, c.variables["regions"], "default"))
 }
 
 func TestDefaultRegions(t *testing.T) {
@@ -466,29 +473,6 @@ func dynamicContent(t *testing.T, b *hclsyntax.Block, name string) (dyn, content
 	}
 	t.Fatalf("%s has no dynamic %s block with content", label(b), name)
 	return nil, nil
-}
-
-// child returns the first block of type name in b.
-func child(t *testing.T, b *hclsyntax.Block, name string) *hclsyntax.Block {
-	t.Helper()
-	for _, c := range b.Body.Blocks {
-		if c.Type == name {
-			return c
-		}
-	}
-	t.Fatalf("%s has no %s block", label(b), name)
-	return nil
-}
-
-// stringList returns the strings of a literal list.
-func stringList(t *testing.T, e hclsyntax.Expression) []string {
-	t.Helper()
-	var out []string
-	for it := literal(t, e).ElementIterator(); it.Next(); {
-		_, v := it.Element()
-		out = append(out, v.AsString())
-	}
-	return out
 }
 
 func TestSafeMethodsAreRetriedAtTheLoadBalancerAndOthersAreNot(t *testing.T) {

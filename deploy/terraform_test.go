@@ -505,6 +505,34 @@ func TestSafeMethodsAreRetriedAtTheLoadBalancerAndOthersAreNot(t *testing.T) {
 		}
 	}
 
+	// Match rules are ORed, and an inverted header match matches every other
+	// method: either would retry POST. So there is one match rule with one
+	// header match, not inverted, and no other rule in the path matcher.
+	for _, b := range matcher.Body.Blocks {
+		if b.Type == "route_rules" || b.Type == "path_rule" {
+			t.Errorf("the path matcher has a %s block at %s besides the retry rule", b.Type, b.Range())
+		}
+	}
+	var matchRules, headerMatches int
+	for _, b := range rule.Body.Blocks {
+		if b.Type != "match_rules" {
+			continue
+		}
+		matchRules++
+		for _, h := range b.Body.Blocks {
+			if h.Type != "header_matches" {
+				continue
+			}
+			headerMatches++
+			if inv, ok := h.Body.Attributes["invert_match"]; ok && literal(t, inv.Expr).True() {
+				t.Errorf("the retry rule's header match is inverted at %s: it would match every method but the safe ones", inv.Range())
+			}
+		}
+	}
+	if matchRules != 1 || headerMatches != 1 {
+		t.Errorf("the retry rule has %d match_rules and %d header_matches, want 1 and 1", matchRules, headerMatches)
+	}
+
 	// The rule matches every path, and of the methods only the safe ones.
 	if got := literal(t, attr(t, rule, "match_rules", "prefix_match")).AsString(); got != "/" {
 		t.Errorf("the retry rule's prefix_match = %q, want /", got)

@@ -3,6 +3,13 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 GO ?= go
+# The Go that builds, tests and publishes everything is go.mod's toolchain line, the one
+# place it is named. It is exported as GOTOOLCHAIN because a Go whose environment sets
+# GOTOOLCHAIN=local (this project's CI machines do) ignores that line and builds with
+# whatever version it is; the go command fetches the pinned one from the module proxy
+# once. A user's Go, on the default GOTOOLCHAIN=auto, would switch to it by itself.
+GOTOOLCHAIN := $(shell sed -n 's/^toolchain //p' go.mod)
+export GOTOOLCHAIN
 # Tools (ko, staticcheck) are pinned in their own module so that go.mod lists only
 # what the service imports.
 TOOL := $(GO) tool -modfile=tools/go.mod
@@ -51,6 +58,10 @@ lint: ## gofmt; go vet and staticcheck in every module; actionlint (workflows, w
 	$(ACTIONLINT)
 	shellcheck -x scripts/*.sh .ci/run
 	$(TERRAFORM) -chdir=deploy/terraform fmt -check -diff
+
+.PHONY: vulncheck
+vulncheck: ## govulncheck the source, or BINARY=FILE in binary mode; fails on a finding. VULN_DB=snapshot: Go's database offline, as pinned in tools/vulncheck.
+	scripts/vulncheck.sh
 
 .PHONY: publish
 publish: ## Build the image with ko, push it to KO_DOCKER_REPO as hello:VERSION and :latest; the last line is NAME@sha256:DIGEST.

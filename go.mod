@@ -1,6 +1,8 @@
 module github.com/example/hello
 
-go 1.26.8
+go 1.26.9
+
+toolchain go1.26.10
 
 require (
 	cloud.google.com/go/compute/metadata v0.10.0

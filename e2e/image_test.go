@@ -93,18 +93,7 @@ func TestImage(t *testing.T) {
 	t.Logf("published %s", published)
 
 	t.Run("the image is linux/amd64, nonroot, static and stripped, without a shell", func(t *testing.T) {
-		ref, err := name.ParseReference(published)
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := remote.Image(ref, reg.options()...)
-		if err != nil {
-			t.Fatalf("fetching %s: %v", published, err)
-		}
-		info, err := imageinfo.Inspect(img)
-		if err != nil {
-			t.Fatalf("inspecting %s: %v", published, err)
-		}
+		info := inspect(t, reg, published)
 		var report bytes.Buffer
 		info.WriteReport(&report, published)
 		t.Logf("image report:\n%s", report.String())
@@ -124,9 +113,55 @@ func TestImage(t *testing.T) {
 		if b := info.Binary; !b.Stripped() {
 			t.Errorf("binary is not stripped: .symtab %v, debug sections %q", b.Symtab, b.Debug)
 		}
+		// The base is taken by tag (.ko.yaml), so the image must say which one it got.
+		baseRef, err := name.ParseReference(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		baseDesc, err := remote.Head(baseRef, reg.options()...)
+		if err != nil {
+			t.Fatalf("reading the base %s: %v", base, err)
+		}
+		if got := info.Annotations[imageinfo.BaseDigest]; got != baseDesc.Digest.String() {
+			t.Errorf("annotation %s = %q, want the base's digest %s", imageinfo.BaseDigest, got, baseDesc.Digest)
+		}
+		if got := info.Annotations[imageinfo.BaseName]; got != base {
+			t.Errorf("annotation %s = %q, want %q", imageinfo.BaseName, got, base)
+		}
 		for _, shell := range []string{"bin/sh", "bin/bash", "bin/busybox", "usr/bin/sh"} {
 			if info.Files[shell] {
 				t.Errorf("the image has /%s, want no shell", shell)
+			}
+		}
+	})
+
+	t.Run("the binary is built by go.mod's toolchain, and govulncheck finds nothing in it", func(t *testing.T) {
+		info := inspect(t, reg, published)
+		if want := pinnedGo(t); info.Binary.GoVersion != want {
+			t.Errorf("the published binary was built by %q, want %q (go.mod's toolchain line)", info.Binary.GoVersion, want)
+		}
+		bin := filepath.Join(t.TempDir(), "hello")
+		writeFile(t, bin, info.Binary.Content)
+		if out, err := makeTarget(t, []string{"BINARY=" + bin, "VULN_DB=snapshot"}, "vulncheck"); err != nil {
+			t.Errorf("make vulncheck on the published binary: %v\n%s", err, out)
+		}
+
+		// The same check must fail on a binary built with a Go that Go's advisories
+		// name (1.26.8, fixed in 1.26.9 and 1.26.10), or it proves nothing.
+		old := filepath.Join(t.TempDir(), "oldgo")
+		build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", old, ".")
+		build.Dir = filepath.Join("testdata", "oldgo")
+		build.Env = append(os.Environ(), "GOTOOLCHAIN=go1.26.8", "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("building testdata/oldgo with go1.26.8: %v\n%s", err, out)
+		}
+		out, err := makeTarget(t, []string{"BINARY=" + old, "VULN_DB=snapshot"}, "vulncheck")
+		if err == nil {
+			t.Errorf("make vulncheck passed a binary built by go1.26.8, want a failure; output:\n%s", out)
+		}
+		for _, id := range []string{"GO-2026-6809", "GO-2026-6613"} {
+			if !strings.Contains(out, id) {
+				t.Errorf("make vulncheck on a go1.26.8 binary does not name %s; output:\n%s", id, out)
 			}
 		}
 	})
@@ -185,6 +220,38 @@ func TestImage(t *testing.T) {
 			}
 		}
 	})
+}
+
+// inspect fetches ref from reg and reads it.
+func inspect(t *testing.T, reg *registry, ref string) imageinfo.Info {
+	t.Helper()
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(r, reg.options()...)
+	if err != nil {
+		t.Fatalf("fetching %s: %v", ref, err)
+	}
+	info, err := imageinfo.Inspect(img)
+	if err != nil {
+		t.Fatalf("inspecting %s: %v", ref, err)
+	}
+	return info
+}
+
+// pinnedGo returns the Go release go.mod's toolchain line names, such as go1.26.10.
+func pinnedGo(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^toolchain (go1\.\S+)$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("go.mod has no toolchain line: the Go that builds the image is not pinned")
+	}
+	return string(m[1])
 }
 
 // makeTarget runs make TARGET in the repository with env added to this process's

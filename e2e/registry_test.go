@@ -158,7 +158,7 @@ func (r *registry) tags(t *testing.T, repo string) []string {
 }
 
 // seedBase pushes a small static nonroot base image in the shape of
-// gcr.io/distroless/static-debian12:nonroot, which cannot be pulled here: nonroot
+// gcr.io/distroless/static-debian13:nonroot, which cannot be pulled here: nonroot
 // user 65532 in /etc/passwd and /etc/group, CA certificates, /tmp, /home/nonroot,
 // no shell. It returns the reference to give KO_DEFAULTBASEIMAGE.
 func (r *registry) seedBase(t *testing.T) string {

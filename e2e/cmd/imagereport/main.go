@@ -3,6 +3,7 @@
 //
 //	imagereport -layout dist/oci         # what `make image` wrote
 //	imagereport -image REGISTRY/hello@sha256:...
+//	imagereport -image REGISTRY/hello@sha256:... -extract hello   # also write the binary out
 package main
 
 import (
@@ -31,6 +32,7 @@ func run(args []string, stdout io.Writer) error {
 	flags := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	layoutDir := flags.String("layout", "", "an OCI image layout directory, as written by ko --oci-layout-path")
 	ref := flags.String("image", "", "an image reference in a registry (credentials from the Docker config)")
+	extract := flags.String("extract", "", "also write the image's entrypoint binary to this file (for govulncheck -mode=binary)")
 	if err := flags.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -57,6 +59,12 @@ func run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	info.WriteReport(stdout, what)
+	if *extract != "" {
+		if err := os.WriteFile(*extract, info.Binary.Content, 0o755); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote       %s (%s)\n", *extract, info.Binary.Path)
+	}
 	return nil
 }
 

@@ -7,6 +7,7 @@ package imageinfo
 import (
 	"archive/tar"
 	"bytes"
+	"debug/buildinfo"
 	"debug/elf"
 	"errors"
 	"fmt"
@@ -23,7 +24,10 @@ type Info struct {
 	Platform   string // e.g. linux/amd64
 	User       string
 	Entrypoint []string
-	Layers     []Layer
+	// Annotations are the manifest's; ko names the base image there
+	// (org.opencontainers.image.base.name and .digest).
+	Annotations map[string]string
+	Layers      []Layer
 	// Compressed is the sum of the layers' compressed sizes: what a pull downloads.
 	Compressed int64
 	// Files holds every path in the flattened file system, without a leading slash.
@@ -51,6 +55,11 @@ type Binary struct {
 	Symtab bool
 	// Debug lists the .debug_* and .zdebug_* sections.
 	Debug []string
+	// GoVersion is the Go toolchain that built it, as `go version -m` reads it
+	// (stripping leaves the build information in place).
+	GoVersion string
+	// Content is the file itself, for tools that read it (govulncheck -mode=binary).
+	Content []byte
 }
 
 // Static reports whether the binary needs no dynamic loader and no shared library.
@@ -70,6 +79,9 @@ func Inspect(img v1.Image) (Info, error) {
 		User:       cfg.Config.User,
 		Entrypoint: cfg.Config.Entrypoint,
 		Files:      map[string]bool{},
+	}
+	if m, err := img.Manifest(); err == nil {
+		info.Annotations = m.Annotations
 	}
 	if cfg.Variant != "" {
 		info.Platform += "/" + cfg.Variant
@@ -140,7 +152,10 @@ func inspectELF(name string, b []byte) (Binary, error) {
 		return Binary{}, fmt.Errorf("%s is not an ELF file: %w", name, err)
 	}
 	defer f.Close()
-	bin := Binary{Path: name, Size: int64(len(b))}
+	bin := Binary{Path: name, Size: int64(len(b)), Content: b}
+	if bi, err := buildinfo.Read(bytes.NewReader(b)); err == nil {
+		bin.GoVersion = bi.GoVersion
+	}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
 			interp, err := io.ReadAll(p.Open())
@@ -163,6 +178,12 @@ func inspectELF(name string, b []byte) (Binary, error) {
 	}
 	return bin, nil
 }
+
+// The manifest annotations in which ko records the base image.
+const (
+	BaseName   = "org.opencontainers.image.base.name"
+	BaseDigest = "org.opencontainers.image.base.digest"
+)
 
 // Targets for the image's size: what a cold Cloud Run instance downloads.
 const (
@@ -190,8 +211,9 @@ func (i Info) WriteReport(w io.Writer, name string) {
 	fmt.Fprintf(w, "platform    %s\n", i.Platform)
 	fmt.Fprintf(w, "user        %s\n", i.User)
 	fmt.Fprintf(w, "entrypoint  %s\n", strings.Join(i.Entrypoint, " "))
-	fmt.Fprintf(w, "binary      %s: %s bytes (%s), static: %v, stripped: %v\n",
-		i.Binary.Path, commas(i.Binary.Size), mb(i.Binary.Size), i.Binary.Static(), i.Binary.Stripped())
+	fmt.Fprintf(w, "base        %s@%s\n", or(i.Annotations[BaseName], "(not recorded)"), or(i.Annotations[BaseDigest], "(not recorded)"))
+	fmt.Fprintf(w, "binary      %s: %s bytes (%s), static: %v, stripped: %v, built by %s\n",
+		i.Binary.Path, commas(i.Binary.Size), mb(i.Binary.Size), i.Binary.Static(), i.Binary.Stripped(), or(i.Binary.GoVersion, "an unknown Go"))
 	fmt.Fprintf(w, "shell       /bin/sh present: %v\n", i.Files["bin/sh"])
 	fmt.Fprintf(w, "layers (compressed):\n")
 	for n, l := range i.Layers {
@@ -202,6 +224,13 @@ func (i Info) WriteReport(w io.Writer, name string) {
 	fmt.Fprintf(w, "targets     application layer <= %s: %s (%s); whole image <= %s: %s (%s)\n",
 		mb(AppLayerTarget), met(app.Compressed <= AppLayerTarget), mb(app.Compressed),
 		mb(ImageTarget), met(i.Compressed <= ImageTarget), mb(i.Compressed))
+}
+
+func or(s, otherwise string) string {
+	if s == "" {
+		return otherwise
+	}
+	return s
 }
 
 func met(ok bool) string {

@@ -18,6 +18,7 @@ KO := $(TOOL) ko
 # each has a module of its own.
 ACTIONLINT := $(GO) tool -modfile=tools/actionlint/go.mod actionlint
 TERRAFORM := $(GO) tool -modfile=tools/terraform/go.mod terraform
+TRIVY := $(GO) tool -modfile=tools/trivy/go.mod trivy
 
 # Where `make publish` pushes. In production an Artifact Registry repository:
 #   KO_DOCKER_REPO=europe-west1-docker.pkg.dev/PROJECT/REPOSITORY
@@ -63,6 +64,10 @@ lint: ## gofmt; go vet and staticcheck in every module; actionlint (workflows, w
 vulncheck: ## govulncheck the source, or BINARY=FILE in binary mode; fails on a finding. VULN_DB=snapshot: Go's database offline, as pinned in tools/vulncheck.
 	scripts/vulncheck.sh
 
+.PHONY: scan
+scan: ## trivy's offline configuration scan of deploy/terraform (embedded checks); fails on a HIGH or CRITICAL finding. The first run compiles trivy (minutes).
+	$(TRIVY) config --skip-check-update --severity HIGH,CRITICAL --exit-code 1 deploy/terraform
+
 .PHONY: publish
 publish: ## Build the image with ko, push it to KO_DOCKER_REPO as hello:VERSION and :latest; the last line is NAME@sha256:DIGEST.
 	@case "$(KO_DOCKER_REPO)" in localhost:5000|localhost:5000/*) scripts/local-registry.sh start ;; esac
@@ -94,8 +99,12 @@ verify: ## Verify IMAGE=NAME@sha256:...: signed by this repository's publish wor
 	scripts/verify.sh
 
 .PHONY: deploy
-deploy: ## Verify, then apply deploy/terraform with IMAGE=NAME@sha256:...; TF_VAR_project, TF_VAR_domain. ALLOW_UNSIGNED=1 deploys what verify refuses.
+deploy: ## Apply deploy/terraform (accounts, release pipeline, alerts, load balancer); TF_VAR_project, TF_VAR_domain. For set-up and infrastructure changes.
 	scripts/deploy.sh
+
+.PHONY: release
+release: ## Verify IMAGE=NAME@sha256:..., then release it through Cloud Deploy: canary region first, analysed, then the rest. ALLOW_UNSIGNED=1 releases what verify refuses.
+	scripts/release.sh
 
 .PHONY: probe
 probe: ## Probe a deployment: make probe URL=https://hello.example.com/ [PROBE_FLAGS="-n 500 -expect-region europe-west1"].
@@ -103,10 +112,10 @@ probe: ## Probe a deployment: make probe URL=https://hello.example.com/ [PROBE_F
 	$(GO) run ./cmd/probe -url '$(URL)' $(PROBE_FLAGS)
 
 .PHONY: faults
-faults: ## As root: the fault matrix (SIGTERM, SIGKILL, SIGSTOP, cut link, latency, loss) behind HAProxy; writes FAILOVER.md. QUICK=1 for CI.
+faults: ## As root: the fault matrix (SIGTERM, SIGKILL, SIGSTOP, cut link, latency, loss) and the release rows behind HAProxy; writes FAILOVER.md and RELEASES.md. QUICK=1 for CI.
 	$(GO) build -o bin/hello .
 	$(GO) build -modfile=tools/toxiproxy/go.mod -o bin/toxiproxy github.com/Shopify/toxiproxy/v2/cmd/server
-	$(GO) run ./cmd/faults -binary bin/hello -toxiproxy bin/toxiproxy $(if $(QUICK),-quick)
+	$(GO) run ./cmd/faults -binary bin/hello -toxiproxy bin/toxiproxy -source . $(if $(QUICK),-quick)
 
 .PHONY: bench
 bench: ## Measure hello against bare net/http and the echo design, side by side; writes BENCHMARKS.md (about 4 minutes).

@@ -25,6 +25,7 @@ type config struct {
 	resources map[string]*hclsyntax.Block // "TYPE.NAME"
 	variables map[string]*hclsyntax.Block
 	outputs   map[string]*hclsyntax.Block
+	locals    map[string]hclsyntax.Expression
 }
 
 func load(t *testing.T) config {
@@ -33,7 +34,7 @@ func load(t *testing.T) config {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no terraform/*.tf: %v", err)
 	}
-	c := config{resources: map[string]*hclsyntax.Block{}, variables: map[string]*hclsyntax.Block{}, outputs: map[string]*hclsyntax.Block{}}
+	c := config{resources: map[string]*hclsyntax.Block{}, variables: map[string]*hclsyntax.Block{}, outputs: map[string]*hclsyntax.Block{}, locals: map[string]hclsyntax.Expression{}}
 	p := hclparse.NewParser()
 	for _, name := range files {
 		src, err := os.ReadFile(name)
@@ -52,6 +53,10 @@ func load(t *testing.T) config {
 				c.variables[b.Labels[0]] = b
 			case "output":
 				c.outputs[b.Labels[0]] = b
+			case "locals":
+				for name, a := range b.Body.Attributes {
+					c.locals[name] = a.Expr
+				}
 			}
 		}
 	}
@@ -187,22 +192,28 @@ func TestDefaultRegions(t *testing.T) {
 	}
 }
 
-func TestEveryRegionGetsAServiceAndANEGThatIsABackend(t *testing.T) {
+// local returns the expression of local.name.
+func (c config) local(t *testing.T, name string) hclsyntax.Expression {
+	t.Helper()
+	e, ok := c.locals[name]
+	if !ok {
+		t.Fatalf("no local.%s", name)
+	}
+	return e
+}
+
+func TestEveryRegionGetsANEGThatIsABackend(t *testing.T) {
 	c := load(t)
-	run := c.resource(t, "google_cloud_run_v2_service.hello")
 	neg := c.resource(t, "google_compute_region_network_endpoint_group.hello")
 	backend := c.resource(t, "google_compute_backend_service.hello")
 
-	// The services are one per region: for_each over the regions, location each.key.
-	if !refersTo(attr(t, run, "for_each"), "local.regions") && !refersTo(attr(t, run, "for_each"), "var.regions") {
-		t.Errorf("the Cloud Run service's for_each does not iterate over the regions")
+	// The NEGs are one per region, in the region, pointing at the service Cloud
+	// Deploy runs there, under the manifest's name.
+	if !refersTo(attr(t, neg, "for_each"), "local.lb_neg") {
+		t.Errorf("the NEG's for_each is not local.lb_neg")
 	}
-	if rs := refs(attr(t, run, "location")); !slices.Equal(rs, []string{"each.key"}) {
-		t.Errorf("the Cloud Run service's location = %v, want each.key", rs)
-	}
-	// The NEGs are one per service, in the service's region, pointing at it.
-	if !refersTo(attr(t, neg, "for_each"), "google_cloud_run_v2_service.hello") {
-		t.Errorf("the NEG's for_each is not the Cloud Run services, so a region could lack one")
+	if rs := refs(c.local(t, "lb_neg")); !slices.Contains(rs, "local.regions") || !slices.Contains(rs, "var.load_balancer") {
+		t.Errorf("local.lb_neg refers to %v, want local.regions when var.load_balancer", rs)
 	}
 	if rs := refs(attr(t, neg, "region")); !slices.Equal(rs, []string{"each.key"}) {
 		t.Errorf("the NEG's region = %v, want each.key", rs)
@@ -210,8 +221,8 @@ func TestEveryRegionGetsAServiceAndANEGThatIsABackend(t *testing.T) {
 	if v := literal(t, attr(t, neg, "network_endpoint_type")); v.AsString() != "SERVERLESS" {
 		t.Errorf("the NEG's type = %s, want SERVERLESS", v.AsString())
 	}
-	if rs := refs(attr(t, neg, "cloud_run", "service")); !slices.Equal(rs, []string{"each.value.name"}) {
-		t.Errorf("the NEG's cloud_run.service = %v, want each.value.name (the service of its region)", rs)
+	if rs := refs(attr(t, neg, "cloud_run", "service")); !slices.Equal(rs, []string{"local.service"}) {
+		t.Errorf("the NEG's cloud_run.service = %v, want local.service (the manifest's name)", rs)
 	}
 
 	// Every NEG is a backend: a dynamic backend block over all NEGs.
@@ -238,42 +249,6 @@ func TestEveryRegionGetsAServiceAndANEGThatIsABackend(t *testing.T) {
 	}
 	if v := literal(t, attr(t, backend, "outlier_detection", "max_ejection_percent")); v.AsBigFloat().Sign() <= 0 {
 		t.Errorf("outlier detection ejects nothing")
-	}
-}
-
-func TestIngressIsOnlyTheLoadBalancer(t *testing.T) {
-	c := load(t)
-	run := c.resource(t, "google_cloud_run_v2_service.hello")
-	if v := literal(t, attr(t, run, "ingress")); v.AsString() != "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" {
-		t.Errorf("ingress = %s, want INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER (internal-and-cloud-load-balancing)", v.AsString())
-	}
-}
-
-func TestImageIsGivenByDigest(t *testing.T) {
-	c := load(t)
-	run := c.resource(t, "google_cloud_run_v2_service.hello")
-	if rs := refs(attr(t, run, "template", "containers", "image")); !slices.Equal(rs, []string{"var.image"}) {
-		t.Fatalf("the container image = %v, want var.image", rs)
-	}
-	condition := attr(t, c.variables["image"], "validation", "condition")
-	for image, want := range map[string]bool{
-		"europe-west1-docker.pkg.dev/p/containers/hello@sha256:" + strings.Repeat("a1", 32): true,
-		"europe-west1-docker.pkg.dev/p/containers/hello:latest":                             false,
-		"europe-west1-docker.pkg.dev/p/containers/hello:v1.2.3":                             false,
-		"europe-west1-docker.pkg.dev/p/containers/hello@sha256:abc":                         false,
-		"europe-west1-docker.pkg.dev/p/containers/hello":                                    false,
-	} {
-		ctx := &hcl.EvalContext{
-			Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{"image": cty.StringVal(image)})},
-			Functions: map[string]function.Function{"can": tryfunc.CanFunc, "regex": stdlib.RegexFunc, "length": stdlib.LengthFunc},
-		}
-		v, diags := condition.Value(ctx)
-		if diags.HasErrors() {
-			t.Fatalf("evaluating the image validation: %v", diags)
-		}
-		if v.True() != want {
-			t.Errorf("image validation accepts %q = %v, want %v", image, v.True(), want)
-		}
 	}
 }
 
@@ -325,9 +300,18 @@ func TestHTTPSAndPort80Redirect(t *testing.T) {
 
 func TestRuntimeServiceAccountHasNoRoles(t *testing.T) {
 	c := load(t)
-	run := c.resource(t, "google_cloud_run_v2_service.hello")
-	if resourceRef(t, attr(t, run, "template", "service_account")) != "google_service_account.runtime" {
-		t.Fatalf("the service does not run as google_service_account.runtime")
+	params := c.local(t, "deploy_parameters").(*hclsyntax.ObjectConsExpr)
+	found := false
+	for _, item := range params.Items {
+		if key := literal(t, item.KeyExpr); key.AsString() == "runtime_service_account" {
+			found = true
+			if resourceRef(t, item.ValueExpr) != "google_service_account.runtime" {
+				t.Errorf("the runtime_service_account parameter is not google_service_account.runtime's")
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("local.deploy_parameters gives no runtime_service_account, so the service would run as the Compute Engine default account (Editor)")
 	}
 	for addr, b := range c.resources {
 		if !strings.Contains(addr, "_iam_") {
@@ -344,15 +328,20 @@ func TestRuntimeServiceAccountHasNoRoles(t *testing.T) {
 
 func TestOutputs(t *testing.T) {
 	c := load(t)
-	if _, ok := c.outputs["load_balancer_ip"]; !ok {
-		t.Errorf("no load_balancer_ip output")
-	}
-	urls, ok := c.outputs["service_urls"]
-	if !ok {
-		t.Fatalf("no service_urls output")
-	}
-	if !refersTo(attr(t, urls, "value"), "google_cloud_run_v2_service.hello") {
-		t.Errorf("service_urls does not come from the Cloud Run services")
+	for name, from := range map[string]string{
+		"load_balancer_ip":    "google_compute_global_address.hello",
+		"delivery_pipeline":   "google_clouddeploy_delivery_pipeline.hello",
+		"delivery_region":     "var.delivery_region",
+		"release_staging_dir": "google_storage_bucket.releases",
+	} {
+		out, ok := c.outputs[name]
+		if !ok {
+			t.Errorf("no %s output", name)
+			continue
+		}
+		if !refersTo(attr(t, out, "value"), from) {
+			t.Errorf("output %s does not come from %s", name, from)
+		}
 	}
 }
 
@@ -371,8 +360,9 @@ func evaluate(t *testing.T, e hclsyntax.Expression, vars map[string]cty.Value) c
 	ctx := &hcl.EvalContext{
 		Variables: map[string]cty.Value{"var": cty.ObjectVal(vars)},
 		Functions: map[string]function.Function{
-			"can": tryfunc.CanFunc, "regex": stdlib.RegexFunc, "length": stdlib.LengthFunc,
-			"distinct": stdlib.DistinctFunc, "floor": stdlib.FloorFunc,
+			"can": tryfunc.CanFunc, "try": tryfunc.TryFunc, "regex": stdlib.RegexFunc, "length": stdlib.LengthFunc,
+			"distinct": stdlib.DistinctFunc, "floor": stdlib.FloorFunc, "contains": stdlib.ContainsFunc,
+			"alltrue": allTrueFunc,
 		},
 	}
 	v, diags := e.Value(ctx)
@@ -382,33 +372,19 @@ func evaluate(t *testing.T, e hclsyntax.Expression, vars map[string]cty.Value) c
 	return v
 }
 
-func TestEveryRegionHasReadinessAndTunedStartupProbes(t *testing.T) {
-	c := load(t)
-	run := c.resource(t, "google_cloud_run_v2_service.hello")
-	for _, probe := range []string{"readiness_probe", "startup_probe"} {
-		if path := literal(t, attr(t, run, "template", "containers", probe, "http_get", "path")); path.AsString() != "/health/" {
-			t.Errorf("%s path = %s, want /health/", probe, path.AsString())
-		}
-	}
-	// The service starts in milliseconds: the startup probe must not wait out
-	// the default 10 s period.
-	if p := literal(t, attr(t, run, "template", "containers", "startup_probe", "period_seconds")); p.AsBigFloat().Cmp(literal(t, attr(t, run, "template", "containers", "startup_probe", "timeout_seconds")).AsBigFloat()) < 0 {
-		t.Errorf("startup_probe period_seconds is below timeout_seconds, which Cloud Run refuses")
-	} else if f, _ := p.AsBigFloat().Float64(); f > 2 {
-		t.Errorf("startup_probe period_seconds = %v, want 1 or 2: the service starts in milliseconds", f)
-	}
-	if rs := refs(attr(t, run, "template", "scaling", "min_instance_count")); !slices.Equal(rs, []string{"var.min_instances"}) {
-		t.Errorf("min_instance_count = %v, want var.min_instances", rs)
-	}
-	if d := literal(t, attr(t, c.variables["min_instances"], "default")); d.AsBigFloat().Sign() <= 0 {
-		t.Errorf("min_instances defaults to 0; service health needs 1 in every region")
-	}
-}
-
 func TestFailoverNeedsAMinimumInstance(t *testing.T) {
 	c := load(t)
-	run := c.resource(t, "google_cloud_run_v2_service.hello")
-	condition := attr(t, run, "lifecycle", "precondition", "condition")
+	others := c.resource(t, "google_clouddeploy_target.others")
+	var condition hclsyntax.Expression
+	var message string
+	for _, b := range child(t, others, "lifecycle").Body.Blocks {
+		if b.Type == "precondition" && refersTo(attr(t, b, "condition"), "var.failover") {
+			condition, message = attr(t, b, "condition"), literal(t, attr(t, b, "error_message")).AsString()
+		}
+	}
+	if condition == nil {
+		t.Fatalf("no precondition on var.failover")
+	}
 	for _, tt := range []struct {
 		failover bool
 		min      int64
@@ -419,14 +395,17 @@ func TestFailoverNeedsAMinimumInstance(t *testing.T) {
 			t.Errorf("failover = %v, min_instances = %d: precondition passes = %v, want %v", tt.failover, tt.min, got.True(), tt.want)
 		}
 	}
-	if msg := literal(t, attr(t, run, "lifecycle", "precondition", "error_message")).AsString(); !strings.Contains(msg, "min_instances") {
-		t.Errorf("precondition message %q does not name min_instances", msg)
+	if !strings.Contains(message, "min_instances") {
+		t.Errorf("precondition message %q does not name min_instances", message)
 	}
 	valid := attr(t, c.variables["min_instances"], "validation", "condition")
 	for min, want := range map[float64]bool{0: true, 1: true, -1: false, 1.5: false} {
 		if got := evaluate(t, valid, map[string]cty.Value{"min_instances": cty.NumberFloatVal(min)}); got.True() != want {
 			t.Errorf("min_instances = %v accepted = %v, want %v", min, got.True(), want)
 		}
+	}
+	if d := literal(t, attr(t, c.variables["min_instances"], "default")); d.AsBigFloat().Sign() <= 0 {
+		t.Errorf("min_instances defaults to 0; service health needs 1 in every region")
 	}
 }
 

@@ -197,7 +197,7 @@ func TestImage(t *testing.T) {
 		}
 	})
 
-	t.Run("make sign, make verify and make deploy", func(t *testing.T) {
+	t.Run("make sign, make verify, make release and make deploy", func(t *testing.T) {
 		testSigning(t, reg, env, image, published, digestRef)
 	})
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-// testSigning proves make sign, make verify and make deploy's check against the
+// testSigning proves make sign, make verify and make release's check against the
 // registry image was published to, with key pairs made here: no transparency log
 // and no network beyond the registry. published is image@sha256:..., already in
 // the registry with ko's SBOM beside it.
@@ -110,41 +110,96 @@ func testSigning(t *testing.T, reg *registry, env []string, image, published str
 		wantFailure(t, out, err, "none made by the key "+pub)
 	})
 
-	// make deploy runs make verify first; terraform is replaced by a script that
-	// records that it ran, since Google Cloud cannot be reached from here.
-	ran := filepath.Join(t.TempDir(), "terraform-ran")
-	fake := filepath.Join(t.TempDir(), "terraform")
-	writeFile(t, fake, []byte("#!/bin/sh\necho \"$@\" >> "+ran+"\n"))
+	// make release runs make verify first; gcloud is replaced by a script that
+	// records its arguments and the manifest it was given, since Google Cloud
+	// cannot be reached from here.
+	calls := t.TempDir()
+	fake := filepath.Join(t.TempDir(), "gcloud")
+	writeFile(t, fake, []byte(`#!/bin/sh
+echo "$@" >> `+calls+`/args
+for a in "$@"; do
+  case $a in --from-run-manifest=*) cp "${a#*=}" `+calls+`/service.yaml ;; esac
+done
+`))
 	os.Chmod(fake, 0o755)
-	deploy := func(t *testing.T, vars ...string) (out string, applied bool, err error) {
+	where := []string{"DELIVERY_PIPELINE=hello", "DELIVERY_REGION=europe-west1", "RELEASE_STAGING_DIR=gs://p-hello-releases/source"}
+	release := func(t *testing.T, vars ...string) (out string, released bool, err error) {
 		t.Helper()
-		os.Remove(ran)
-		stdout, stderr, err := makeTargetSplit(t, with(append(vars, "TERRAFORM_BIN="+fake, "COSIGN_PUBLIC_KEY="+pub)...), "deploy")
-		_, statErr := os.Stat(ran)
+		os.Remove(filepath.Join(calls, "args"))
+		os.Remove(filepath.Join(calls, "service.yaml"))
+		stdout, stderr, err := makeTargetSplit(t, with(append(append(vars, where...), "GCLOUD_BIN="+fake, "COSIGN_PUBLIC_KEY="+pub)...), "release")
+		_, statErr := os.Stat(filepath.Join(calls, "args"))
 		return stdout + stderr, statErr == nil, err
 	}
-	t.Run("make deploy refuses an image make verify rejects", func(t *testing.T) {
-		out, applied, err := deploy(t, "IMAGE="+other)
-		if err == nil || applied {
-			t.Fatalf("make deploy of an unsigned image: %v, terraform ran: %v; want a refusal before terraform; output:\n%s", err, applied, out)
+	t.Run("make release refuses an image make verify rejects", func(t *testing.T) {
+		out, released, err := release(t, "IMAGE="+other)
+		if err == nil || released {
+			t.Fatalf("make release of an unsigned image: %v, gcloud ran: %v; want a refusal before gcloud; output:\n%s", err, released, out)
 		}
 		if !strings.Contains(out, "refusing "+other) {
-			t.Errorf("make deploy said:\n%s\nwant it to say why it refused", out)
+			t.Errorf("make release said:\n%s\nwant it to say why it refused", out)
 		}
 	})
-	t.Run("make deploy with ALLOW_UNSIGNED=1 deploys it, loudly", func(t *testing.T) {
-		out, applied, err := deploy(t, "IMAGE="+other, "ALLOW_UNSIGNED=1")
-		if err != nil || !applied {
-			t.Fatalf("make deploy ALLOW_UNSIGNED=1: %v, terraform ran: %v; output:\n%s", err, applied, out)
+	t.Run("make release refuses an image given by tag", func(t *testing.T) {
+		out, released, err := release(t, "IMAGE="+image+":latest", "ALLOW_UNSIGNED=1")
+		if err == nil || released || !strings.Contains(out, "is a tag, not a digest") {
+			t.Fatalf("make release of a tag: %v, gcloud ran: %v; output:\n%s", err, released, out)
+		}
+	})
+	t.Run("make release with ALLOW_UNSIGNED=1 releases it, loudly", func(t *testing.T) {
+		out, released, err := release(t, "IMAGE="+other, "ALLOW_UNSIGNED=1")
+		if err != nil || !released {
+			t.Fatalf("make release ALLOW_UNSIGNED=1: %v, gcloud ran: %v; output:\n%s", err, released, out)
 		}
 		if !strings.Contains(out, "WARNING: ALLOW_UNSIGNED=1") {
-			t.Errorf("make deploy ALLOW_UNSIGNED=1 said:\n%s\nwant a warning", out)
+			t.Errorf("make release ALLOW_UNSIGNED=1 said:\n%s\nwant a warning", out)
 		}
 	})
-	t.Run("make deploy of a signed image goes ahead", func(t *testing.T) {
-		out, applied, err := deploy(t, "IMAGE="+published)
-		if err != nil || !applied || strings.Contains(out, "WARNING") {
-			t.Fatalf("make deploy of the signed image: %v, terraform ran: %v; output:\n%s", err, applied, out)
+	t.Run("make release of a signed image creates a release of that digest", func(t *testing.T) {
+		out, released, err := release(t, "IMAGE="+published, "RELEASE=hello-e2e-1")
+		if err != nil || !released || strings.Contains(out, "WARNING") {
+			t.Fatalf("make release of the signed image: %v, gcloud ran: %v; output:\n%s", err, released, out)
+		}
+		args, _ := os.ReadFile(filepath.Join(calls, "args"))
+		for _, want := range []string{"deploy releases create hello-e2e-1 ", "--delivery-pipeline=hello", "--region=europe-west1", "--from-run-manifest=", "--gcs-source-staging-dir=gs://p-hello-releases/source"} {
+			if !strings.Contains(string(args), want) {
+				t.Errorf("gcloud was called with %q, want %q in it", args, want)
+			}
+		}
+		manifest, _ := os.ReadFile(filepath.Join(calls, "service.yaml"))
+		if !strings.Contains(string(manifest), "image: "+published+"\n") || strings.Contains(string(manifest), "image: ko://") {
+			t.Errorf("the manifest released does not name %s in place of the ko:// reference:\n%s", published, manifest)
+		}
+		spec, _ := os.ReadFile(filepath.Join(repoRoot, "deploy", "service.yaml"))
+		if got, want := strings.Count(string(manifest), "\n"), strings.Count(string(spec), "\n"); got != want {
+			t.Errorf("the manifest released has %d lines, deploy/service.yaml %d: only the image may change", got, want)
+		}
+	})
+	t.Run("make release without the pipeline's whereabouts says what to set", func(t *testing.T) {
+		stdout, stderr, err := makeTargetSplit(t, with("IMAGE="+published, "COSIGN_PUBLIC_KEY="+pub, "GCLOUD_BIN="+fake, "TERRAFORM_BIN=false"), "release")
+		if err == nil || !strings.Contains(stdout+stderr, "set DELIVERY_PIPELINE, DELIVERY_REGION and RELEASE_STAGING_DIR") {
+			t.Errorf("make release with nowhere to release: %v; output:\n%s%s", err, stdout, stderr)
+		}
+	})
+
+	// make deploy applies the infrastructure only: images go through make release.
+	ran := filepath.Join(t.TempDir(), "terraform-ran")
+	terraform := filepath.Join(t.TempDir(), "terraform")
+	writeFile(t, terraform, []byte("#!/bin/sh\necho \"$@\" >> "+ran+"\n"))
+	os.Chmod(terraform, 0o755)
+	t.Run("make deploy with an IMAGE points at make release", func(t *testing.T) {
+		os.Remove(ran)
+		stdout, stderr, err := makeTargetSplit(t, with("IMAGE="+published, "TERRAFORM_BIN="+terraform), "deploy")
+		if _, statErr := os.Stat(ran); err == nil || statErr == nil || !strings.Contains(stdout+stderr, "make release IMAGE="+published) {
+			t.Errorf("make deploy IMAGE=...: %v, terraform ran: %v; output:\n%s%s", err, statErr == nil, stdout, stderr)
+		}
+	})
+	t.Run("make deploy applies deploy/terraform", func(t *testing.T) {
+		os.Remove(ran)
+		stdout, stderr, err := makeTargetSplit(t, with("TERRAFORM_BIN="+terraform), "deploy")
+		calls, _ := os.ReadFile(ran)
+		if err != nil || string(calls) != "-chdir=deploy/terraform init -input=false\n-chdir=deploy/terraform apply\n-chdir=deploy/terraform output\n" {
+			t.Errorf("make deploy: %v, terraform was called:\n%s\noutput:\n%s%s", err, calls, stdout, stderr)
 		}
 	})
 }

@@ -1,12 +1,13 @@
 // Command faults runs the fault matrix: three instances of the service in network
 // namespaces behind HAProxy, a steady open-loop load, and one fault at a time in
 // the region that serves (SIGTERM, SIGKILL, SIGSTOP, a cut link, 300 ms of
-// latency, 20 % packet loss), with the load balancer's retries on and then off.
-// It prints each row as it goes and, unless -quick, writes FAILOVER.md. It exits
-// 1 when a fault whose goal is zero lost a request with retries on.
+// latency, 20 % packet loss), with the load balancer's retries on and then off;
+// then releases of a good and of two bad versions, through the release pipeline
+// and all at once. It prints each row as it goes and, unless -quick, writes
+// FAILOVER.md and RELEASES.md. It exits 1 when a row misses its goal.
 //
-//	sudo make faults          # the full matrix, about 4 minutes; writes FAILOVER.md
-//	sudo make faults QUICK=1  # a few seconds a fault, for CI
+//	sudo make faults          # everything, about 6 minutes; writes FAILOVER.md and RELEASES.md
+//	sudo make faults QUICK=1  # a few seconds a fault, the same release rows; for CI
 package main
 
 import (
@@ -18,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -44,8 +46,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	toxiproxy := flags.String("toxiproxy", "bin/toxiproxy", "the toxiproxy server (make faults builds it)")
 	quick := flags.Bool("quick", false, "a few seconds a fault, and no FAILOVER.md")
 	rate := flags.Int("rate", 500, "requests a second")
-	only := flags.String("faults", "", "comma-separated faults to run (default all: "+strings.Join(faults.Names(), ", ")+")")
-	out := flags.String("out", "FAILOVER.md", "where the full run writes its report")
+	only := flags.String("faults", "", "comma-separated faults to run, or none (default all: "+strings.Join(faults.Names(), ", ")+")")
+	releases := flags.String("releases", "", "comma-separated release rows to run, or none (default all: "+strings.Join(faults.ReleaseIDs(), ", ")+")")
+	source := flags.String("source", ".", "the service's source, from which the bad releases are built")
+	out := flags.String("out", "FAILOVER.md", "where the full run writes the faults' report")
+	releasesOut := flags.String("releases-out", "RELEASES.md", "where the full run writes the releases' report")
 	if err := flags.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -79,8 +84,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if *only != "" {
 		o.Faults = strings.Split(*only, ",")
 	}
+	if *releases != "" {
+		o.Releases = strings.Split(*releases, ",")
+	}
+	o.Source = *source
 	started := time.Now()
-	rows, err := faults.Run(ctx, o)
+	res, err := faults.Run(ctx, o)
 	if ctx.Err() != nil {
 		if left, err := faults.Leftovers(); err != nil || len(left) > 0 {
 			return fmt.Errorf("interrupted, and could not remove %v (%v)", left, err)
@@ -91,21 +100,38 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(stdout)
-	faults.WriteTable(stdout, rows)
+	if len(res.Faults) > 0 {
+		faults.WriteTable(stdout, res.Faults)
+	}
+	if len(res.Releases) > 0 {
+		fmt.Fprintln(stdout)
+		faults.WriteReleaseTable(stdout, res.Releases)
+	}
 	if !*quick {
-		if err := writeReport(*out, o, rows, started); err != nil {
-			return err
+		if len(res.Faults) > 0 {
+			if err := writeReport(*out, faultsReport(o, res.Faults, started)); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "\nwrote %s\n", *out)
 		}
-		fmt.Fprintf(stdout, "\nwrote %s\n", *out)
-	}
-	if missed := faults.Failed(rows); len(missed) > 0 {
-		var names []string
-		for _, r := range missed {
-			names = append(names, fmt.Sprintf("%s (%d failed)", r.Fault.Name, r.Failed))
+		if len(res.Releases) > 0 {
+			if err := writeReport(*releasesOut, releasesReport(o, res.Releases, started)); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "\nwrote %s\n", *releasesOut)
 		}
-		return fmt.Errorf("requests failed with retries on, where the goal is none: %s", strings.Join(names, ", "))
 	}
-	fmt.Fprintln(stdout, "\nno request failed with retries on in any fault whose goal is zero.")
+	var missed []string
+	for _, r := range faults.Failed(res.Faults) {
+		missed = append(missed, fmt.Sprintf("%s (%d failed with retries on)", r.Fault.Name, r.Failed))
+	}
+	for _, r := range faults.FailedReleases(res.Releases) {
+		missed = append(missed, fmt.Sprintf("%s (%s)", r.Release.ID, faults.MissedRelease(r)))
+	}
+	if len(missed) > 0 {
+		return fmt.Errorf("goals missed: %s", strings.Join(missed, ", "))
+	}
+	fmt.Fprintln(stdout, "\nevery goal met: no request failed with retries on in any fault whose goal is zero, and every release row met its goal.")
 	return nil
 }
 
@@ -116,21 +142,47 @@ const (
 	endMarker   = "<!-- make faults: end -->"
 )
 
-// writeReport writes the measured matrix, with what it ran on, into path.
-func writeReport(path string, o faults.Options, rows []faults.Row, started time.Time) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n<!-- Written by `make faults` (cmd/faults); edit the text outside the markers. -->\n\n", beginMarker)
-	fmt.Fprintf(&b, "Run on %s: Linux %s, %d cores, %s, %s, toxiproxy %s.\n",
+// machine says what a run ran on.
+func machine(o faults.Options, started time.Time) string {
+	return fmt.Sprintf("Run on %s: Linux %s, %d cores, %s, %s, toxiproxy %s.\n",
 		started.UTC().Format("2006-01-02 15:04 MST"), firstLine("uname", "-r"), runtime.NumCPU(), runtime.Version(),
 		firstLine("haproxy", "-v"), firstLine(o.Toxiproxy, "-version"))
+}
+
+// faultsReport is the measured matrix, with what it ran on.
+func faultsReport(o faults.Options, rows []faults.Row, started time.Time) string {
+	var b strings.Builder
+	b.WriteString(machine(o, started))
 	fmt.Fprintf(&b, "Load: %d requests a second, open loop, keep-alive clients. Each fault is injected %s into the load\n", o.Rate, o.Before)
 	fmt.Fprintf(&b, "and healed %s later; the load goes on %s more. Latencies are those of the requests sent during the\n", o.During, o.After)
 	fmt.Fprintf(&b, "fault that were answered; failures count the whole row.\n\n")
 	faults.WriteFaults(&b)
 	fmt.Fprintln(&b)
 	faults.WriteTable(&b, rows)
-	fmt.Fprintf(&b, "\nHAProxy's configuration with retries on (with retries off, the three retry lines become `retries 0`):\n\n```\n%s```\n%s\n", faults.ExampleConfig(true), endMarker)
+	fmt.Fprintf(&b, "\nHAProxy's configuration with retries on (with retries off, the three retry lines become `retries 0`):\n\n```\n%s```\n", faults.ExampleConfig(true))
+	return b.String()
+}
 
+// releasesReport is the measured release rows, with what they ran on.
+func releasesReport(o faults.Options, rows []faults.ReleaseRow, started time.Time) string {
+	var b strings.Builder
+	b.WriteString(machine(o, started))
+	p := faults.ReleasePolicy()
+	fmt.Fprintf(&b, "Load: %d requests a second, open loop, a third from the clients near each region. The policy is\n", o.Rate)
+	fmt.Fprintf(&b, "deploy/terraform's, every duration divided by %d: %s.\n", faults.ReleaseTimeScale, p)
+	fmt.Fprintf(&b, "Here that is: %s. Sent and failed count the requests sent from the release's start to the end of\n", p.Scaled(faults.ReleaseTimeScale))
+	fmt.Fprintf(&b, "its rollback (or of its last step); an answer later than %s counts as failed.\n\n", p.Latency)
+	faults.WriteReleases(&b)
+	fmt.Fprintln(&b)
+	faults.WriteReleaseTable(&b, rows)
+	return b.String()
+}
+
+// writeReport writes report between the markers in path, keeping the text
+// around them, or makes the file if it has no markers.
+func writeReport(path, report string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n<!-- Written by `make faults` (cmd/faults); edit the text outside the markers. -->\n\n%s%s\n", beginMarker, report, endMarker)
 	old, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
 		return err
@@ -138,7 +190,7 @@ func writeReport(path string, o faults.Options, rows []faults.Row, started time.
 	text := string(old)
 	i, j := strings.Index(text, beginMarker), strings.Index(text, endMarker)
 	if i < 0 || j < i {
-		text = "# Failover under faults\n\n" + b.String()
+		text = "# " + strings.TrimSuffix(filepath.Base(path), ".md") + "\n\n" + b.String()
 	} else {
 		text = text[:i] + b.String() + strings.TrimPrefix(text[j+len(endMarker):], "\n")
 	}

@@ -5,123 +5,57 @@
 #
 # and :80 -> HTTP proxy -> a URL map that only redirects to https.
 #
+# The Cloud Run services themselves are deployed by Cloud Deploy from
+# deploy/service.yaml (release.tf says why Terraform does not declare them).
+#
 # Based on Google's run/multiple_regions sample, with these changes: one backend per
-# region whatever their number (the sample hard-codes two), the image by digest,
-# ingress only from load balancers, a runtime service account with no roles, the
-# certificate for var.domain (the sample ignores its variable), port 80 on the same
-# load-balancing scheme as 443, outlier detection, retries of safe requests at the load
-# balancer, and no https redirect rule in the HTTPS URL map.
+# region whatever their number (the sample hard-codes two), releases through Cloud
+# Deploy instead of an image in Terraform, a runtime service account with no roles,
+# the certificate for var.domain (the sample ignores its variable), port 80 on the
+# same load-balancing scheme as 443, outlier detection, retries of safe requests at
+# the load balancer, and no https redirect rule in the HTTPS URL map.
 
 locals {
   regions = toset(var.regions)
+  # With load_balancer = false (a new project's first apply), none of it exists.
+  lb     = var.load_balancer ? 1 : 0
+  lb_neg = var.load_balancer ? local.regions : toset([])
 }
 
 # The identity the service runs as. It needs no role: the service calls no Google
 # API except the metadata server, which needs none. Without it Cloud Run would use
 # the Compute Engine default service account, which has Editor on the project.
 resource "google_service_account" "runtime" {
-  account_id   = "${var.service_name}-runtime"
-  display_name = "${var.service_name} Cloud Run runtime (no roles)"
+  account_id   = "${local.service}-runtime"
+  display_name = "${local.service} Cloud Run runtime (no roles)"
 }
 
-resource "google_cloud_run_v2_service" "hello" {
-  for_each = local.regions
-
-  name                = var.service_name
-  location            = each.key
-  deletion_protection = var.deletion_protection
-
-  # Only the load balancer (and internal traffic) reaches the service; its run.app
-  # URL refuses requests from the internet, so every request sees the same
-  # front door and TLS policy.
-  ingress = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
-
-  lifecycle {
-    # Service health needs an instance in the region to probe.
-    precondition {
-      condition     = !var.failover || var.min_instances >= 1
-      error_message = "failover = true needs min_instances >= 1: Cloud Run service health computes a region's health from its running instances. Set min_instances = 1 (billed while idle), or failover = false."
-    }
-  }
-
-  template {
-    service_account = google_service_account.runtime.email
-
-    scaling {
-      min_instance_count = var.min_instances
-      max_instance_count = var.max_instances
-    }
-
-    containers {
-      image = var.image
-
-      ports {
-        container_port = 8080
-      }
-
-      resources {
-        limits = {
-          cpu    = "1"
-          memory = "256Mi"
-        }
-        cpu_idle = true
-      }
-
-      # The service starts in milliseconds: probe every second from the start, and
-      # give up after 10 s rather than the default 240 s.
-      startup_probe {
-        period_seconds    = 1
-        timeout_seconds   = 1
-        failure_threshold = 10
-        http_get {
-          path = "/health/"
-        }
-      }
-
-      # Cloud Run service health: a region is healthy while 60 % of its instances
-      # pass. An instance is unready after 3 failures 5 s apart, ready again after 2
-      # passes. Without this probe a revision reports "unknown", which the load
-      # balancer treats as healthy.
-      readiness_probe {
-        period_seconds    = 5
-        timeout_seconds   = 1
-        failure_threshold = 3
-        success_threshold = 2
-        http_get {
-          path = "/health/"
-        }
-      }
-    }
-  }
-}
-
-# The load balancer's requests carry no identity, so the service admits everyone;
-# ingress above keeps the internet at the load balancer.
-resource "google_cloud_run_v2_service_iam_member" "public" {
-  for_each = google_cloud_run_v2_service.hello
-
-  project  = each.value.project
-  location = each.value.location
-  name     = each.value.name
-  role     = "roles/run.invoker"
-  member   = "allUsers"
-}
-
+# One serverless NEG per region, pointing at the service Cloud Deploy runs there.
 resource "google_compute_region_network_endpoint_group" "hello" {
-  for_each = google_cloud_run_v2_service.hello
+  for_each = local.lb_neg
 
-  name                  = "${var.service_name}-${each.key}"
+  name                  = "${local.service}-${each.key}"
   region                = each.key
   network_endpoint_type = "SERVERLESS"
 
   cloud_run {
-    service = each.value.name
+    service = local.service
   }
 }
 
 resource "google_compute_backend_service" "hello" {
-  name                  = var.service_name
+  count                 = local.lb
+  name                  = local.service
   load_balancing_scheme = "EXTERNAL_MANAGED"
+  # Cloud Armor's rate limit (edge.tf), unless var.cloud_armor is false.
+  security_policy = one(google_compute_security_policy.edge[*].id)
+
+  # One log entry per request (a var.lb_log_sample_rate share of them), so that an
+  # incident can be traced afterwards.
+  log_config {
+    enable      = var.lb_log_sample_rate > 0
+    sample_rate = var.lb_log_sample_rate
+  }
 
   dynamic "backend" {
     for_each = google_compute_region_network_endpoint_group.hello
@@ -155,8 +89,9 @@ resource "google_compute_backend_service" "hello" {
 # reach the default service and have no retry policy, so a request that may change
 # something is never sent twice by this rule. FAILOVER.md cites the documentation.
 resource "google_compute_url_map" "https" {
-  name            = "${var.service_name}-https"
-  default_service = google_compute_backend_service.hello.id
+  count           = local.lb
+  name            = "${local.service}-https"
+  default_service = google_compute_backend_service.hello[0].id
 
   host_rule {
     hosts        = ["*"]
@@ -165,7 +100,7 @@ resource "google_compute_url_map" "https" {
 
   path_matcher {
     name            = "hello"
-    default_service = google_compute_backend_service.hello.id
+    default_service = google_compute_backend_service.hello[0].id
 
     dynamic "route_rules" {
       for_each = var.lb_retries > 0 ? ["safe methods"] : []
@@ -182,7 +117,7 @@ resource "google_compute_url_map" "https" {
 
         route_action {
           weighted_backend_services {
-            backend_service = google_compute_backend_service.hello.id
+            backend_service = google_compute_backend_service.hello[0].id
             weight          = 100
           }
 
@@ -204,7 +139,8 @@ resource "google_compute_url_map" "https" {
 }
 
 resource "google_compute_managed_ssl_certificate" "hello" {
-  name = "${var.service_name}-cert"
+  count = local.lb
+  name  = "${local.service}-cert"
 
   managed {
     domains = [var.domain]
@@ -212,27 +148,33 @@ resource "google_compute_managed_ssl_certificate" "hello" {
 }
 
 resource "google_compute_target_https_proxy" "hello" {
-  name             = "${var.service_name}-https"
-  url_map          = google_compute_url_map.https.id
-  ssl_certificates = [google_compute_managed_ssl_certificate.hello.id]
+  count            = local.lb
+  name             = "${local.service}-https"
+  url_map          = google_compute_url_map.https[0].id
+  ssl_certificates = [google_compute_managed_ssl_certificate.hello[0].id]
+  # Modern TLS only (edge.tf).
+  ssl_policy = google_compute_ssl_policy.hello[0].id
 }
 
 resource "google_compute_global_address" "hello" {
-  name = "${var.service_name}-ip"
+  count = local.lb
+  name  = "${local.service}-ip"
 }
 
 resource "google_compute_global_forwarding_rule" "https" {
-  name                  = "${var.service_name}-https"
+  count                 = local.lb
+  name                  = "${local.service}-https"
   load_balancing_scheme = "EXTERNAL_MANAGED"
-  ip_address            = google_compute_global_address.hello.id
+  ip_address            = google_compute_global_address.hello[0].id
   port_range            = "443"
-  target                = google_compute_target_https_proxy.hello.id
+  target                = google_compute_target_https_proxy.hello[0].id
 }
 
 # Port 80 answers every request with a redirect to the same URL on https, so that
 # plain-http requests never reach the service.
 resource "google_compute_url_map" "http_redirect" {
-  name = "${var.service_name}-http-redirect"
+  count = local.lb
+  name  = "${local.service}-http-redirect"
 
   default_url_redirect {
     https_redirect         = true
@@ -242,14 +184,16 @@ resource "google_compute_url_map" "http_redirect" {
 }
 
 resource "google_compute_target_http_proxy" "http_redirect" {
-  name    = "${var.service_name}-http-redirect"
-  url_map = google_compute_url_map.http_redirect.id
+  count   = local.lb
+  name    = "${local.service}-http-redirect"
+  url_map = google_compute_url_map.http_redirect[0].id
 }
 
 resource "google_compute_global_forwarding_rule" "http" {
-  name                  = "${var.service_name}-http"
+  count                 = local.lb
+  name                  = "${local.service}-http"
   load_balancing_scheme = "EXTERNAL_MANAGED"
-  ip_address            = google_compute_global_address.hello.id
+  ip_address            = google_compute_global_address.hello[0].id
   port_range            = "80"
-  target                = google_compute_target_http_proxy.http_redirect.id
+  target                = google_compute_target_http_proxy.http_redirect[0].id
 }

@@ -10,21 +10,9 @@ variable "regions" {
 
   validation {
     # Failing over needs somewhere to fail over to; Cloud Run service health needs
-    # services in at least two regions.
+    # services in at least two regions; a canary needs regions to protect.
     condition     = length(var.regions) >= 2 && length(var.regions) == length(distinct(var.regions))
-    error_message = "Give at least two regions, each once: with one, there is nowhere to fail over to."
-  }
-}
-
-variable "image" {
-  description = "The image by digest, as `make publish` prints it: REGION-docker.pkg.dev/PROJECT/REPOSITORY/hello@sha256:..."
-  type        = string
-
-  validation {
-    # A tag such as :latest can change under a running service, and each region
-    # could pull a different image; a digest cannot.
-    condition     = can(regex("@sha256:[0-9a-f]{64}$", var.image))
-    error_message = "Give the image by digest (NAME@sha256:...), as the last line of `make publish` prints it, not by tag."
+    error_message = "Give at least two regions, each once: with one, there is nowhere to fail over to and no region for a release to reach after its canary."
   }
 }
 
@@ -33,10 +21,10 @@ variable "domain" {
   type        = string
 }
 
-variable "service_name" {
-  description = "Name of the Cloud Run service in every region, and prefix of the load balancer's resources."
-  type        = string
-  default     = "hello"
+variable "load_balancer" {
+  description = "Create the load balancer. Its serverless NEGs can only point at Cloud Run services that exist, and Cloud Deploy creates them with the first release: on a new project, apply with false, release once, then apply with true (RELEASES.md, 'The first deployment')."
+  type        = bool
+  default     = true
 }
 
 variable "failover" {
@@ -53,6 +41,17 @@ variable "min_instances" {
   validation {
     condition     = var.min_instances >= 0 && floor(var.min_instances) == var.min_instances
     error_message = "min_instances is a whole number, 0 or more."
+  }
+}
+
+variable "max_instances" {
+  description = "Most instances in each region."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_instances >= 1 && floor(var.max_instances) == var.max_instances
+    error_message = "max_instances is a whole number, 1 or more."
   }
 }
 
@@ -78,14 +77,205 @@ variable "lb_per_try_timeout_seconds" {
   }
 }
 
-variable "max_instances" {
-  description = "Most instances in each region."
-  type        = number
-  default     = 10
+# Releases (release.tf). Each default is explained in one line; RELEASES.md has the
+# whole policy and the measurements behind it.
+
+variable "delivery_region" {
+  description = "Where Cloud Deploy's pipeline, targets and automations live (not where the service runs). Changing it recreates them and loses the release history."
+  type        = string
+  default     = "europe-west1"
 }
 
-variable "deletion_protection" {
-  description = "Refuse to destroy the Cloud Run services."
+variable "canary_region" {
+  description = "The region every release reaches first; the others get it only after it passed there. Pick one whose share of traffic times the first canary percentage is under your error budget: a bad release fails at most about that share of all requests until it is rolled back."
+  type        = string
+  default     = "europe-west1"
+}
+
+variable "canary_percentages" {
+  description = "The new revision's share of each region's traffic, step by step, before 100 %. The first step is small (2 %) because a bad release fails that share of the region's requests until the analysis catches it; with the canary region's share at a third, that is under 1 % of all requests."
+  type        = list(number)
+  default     = [2, 25]
+
+  validation {
+    condition = length(var.canary_percentages) >= 1 && alltrue([
+      for i, p in var.canary_percentages : p >= 1 && p <= 99 && floor(p) == p && (i == 0 || p > try(var.canary_percentages[i - 1], 0))
+    ])
+    error_message = "canary_percentages are whole numbers from 1 to 99 in ascending order, at least one (Cloud Run canaries take no 0 or 100: 100 % is the stable step that follows)."
+  }
+}
+
+variable "analysis_minutes" {
+  description = "How long the analysis watches each canary step for an open alert before the rollout advances. 10 minutes: Cloud Run's request metrics arrive up to 3 minutes late and each alert looks at a whole window, so less would let a step pass before its own errors are visible."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.analysis_minutes >= 5 && var.analysis_minutes <= 2880 && floor(var.analysis_minutes) == var.analysis_minutes
+    error_message = "analysis_minutes is a whole number from 5 (metrics arrive up to 3 minutes late, plus one alert window and a read) to 2880 (Cloud Deploy's 48 hours)."
+  }
+}
+
+variable "alert_error_ratio" {
+  description = "An alert opens when a revision answers more than this share of its requests with 5xx over alert_window_seconds. 0.05: the service answers no 5xx of its own when it works, so 5 % is a defect, not noise."
+  type        = number
+  default     = 0.05
+
+  validation {
+    condition     = var.alert_error_ratio > 0 && var.alert_error_ratio < 1
+    error_message = "alert_error_ratio is a share between 0 and 1, e.g. 0.05 for 5 %."
+  }
+}
+
+variable "alert_latency_ms" {
+  description = "An alert opens when a revision's 99th percentile latency over alert_window_seconds exceeds this many milliseconds. 500: the service answers in about a millisecond, and a cold start stays well under it."
+  type        = number
+  default     = 500
+
+  validation {
+    condition     = var.alert_latency_ms >= 1 && floor(var.alert_latency_ms) == var.alert_latency_ms
+    error_message = "alert_latency_ms is a whole number of milliseconds, 1 or more."
+  }
+}
+
+variable "alert_window_seconds" {
+  description = "The window each alert looks at. 60: Cloud Run's request metrics are sampled every 60 seconds, and Cloud Monitoring aligns on no less."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.alert_window_seconds >= 60 && var.alert_window_seconds % 60 == 0
+    error_message = "alert_window_seconds is a whole number of minutes in seconds: 60, 120, ..."
+  }
+}
+
+variable "bake_minutes" {
+  description = "How long a release serves all of the canary region's traffic before it is promoted to the other regions. 30: long enough for the traffic of a whole half hour, slow requests and rarer paths included, to reach it, while the other regions still run the old version."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.bake_minutes >= 0 && var.bake_minutes <= 20160 && floor(var.bake_minutes) == var.bake_minutes
+    error_message = "bake_minutes is a whole number from 0 to 20160 (Cloud Deploy's 14 days)."
+  }
+}
+
+variable "ci_service_account" {
+  description = "The e-mail of the service account CI publishes with (docs/deploying.md, 'Publish from GitHub Actions'): it is given what creating a release needs. Empty: nobody is."
+  type        = string
+  default     = ""
+}
+
+# The edge (edge.tf, registry.tf). docs/security.md says what each protects against.
+
+variable "tls_profile" {
+  description = "The HTTPS proxy's SSL policy profile. MODERN (default): TLS 1.2 clients with ECDHE key exchange; no RSA key exchange, no 3DES. RESTRICTED: also only AES-GCM and ChaCha20, which drops TLS 1.2 clients without them; needed for a TLS 1.3 minimum."
+  type        = string
+  default     = "MODERN"
+
+  validation {
+    condition     = contains(["MODERN", "RESTRICTED"], var.tls_profile)
+    error_message = "tls_profile is MODERN or RESTRICTED; COMPATIBLE (Google's default) allows TLS 1.0 ciphers and key exchange without forward secrecy."
+  }
+}
+
+variable "tls_min_version" {
+  description = "The oldest TLS the load balancer speaks. TLS_1_2 (default) excludes only clients that cannot speak TLS 1.2 (browsers before 2014, Android before 4.4). TLS_1_3 also excludes TLS 1.2 clients, and needs tls_profile = RESTRICTED."
+  type        = string
+  default     = "TLS_1_2"
+
+  validation {
+    condition     = contains(["TLS_1_2", "TLS_1_3"], var.tls_min_version)
+    error_message = "tls_min_version is TLS_1_2 or TLS_1_3: TLS 1.0 and 1.1 are deprecated (RFC 8996)."
+  }
+}
+
+variable "cloud_armor" {
+  description = "Put a Cloud Armor policy with a per-client rate limit in front of the backend service. Costs, at Cloud Armor Standard's list prices (check cloud.google.com/armor/pricing): about 7 USD a month (5 for the policy, 1 for each of its 2 rules) plus 0.75 USD per million requests. false removes it."
   type        = bool
-  default     = false
+  default     = true
+}
+
+variable "rate_limit_requests" {
+  description = "Requests one client IP may send in rate_limit_interval_seconds before the rest are answered 429. 600 a minute (10 a second) is far above what a person or a well-behaved client sends to this API; raise it for clients behind one NAT."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.rate_limit_requests >= 1 && var.rate_limit_requests <= 1000000 && floor(var.rate_limit_requests) == var.rate_limit_requests
+    error_message = "rate_limit_requests is a whole number from 1 to 1,000,000 (Cloud Armor's range for a rate limit)."
+  }
+}
+
+variable "rate_limit_interval_seconds" {
+  description = "The window of rate_limit_requests, in seconds."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = contains([10, 30, 60, 120, 180, 240, 300, 600, 900, 1200, 1800, 2700, 3600], var.rate_limit_interval_seconds)
+    error_message = "rate_limit_interval_seconds is one of Cloud Armor's intervals: 10, 30, 60, 120, 180, 240, 300, 600, 900, 1200, 1800, 2700 or 3600."
+  }
+}
+
+variable "rate_limit_ban_requests" {
+  description = "A client IP that sends more than this in rate_limit_ban_interval_seconds is banned (everything answered 429) for rate_limit_ban_seconds. 3000 in 5 minutes: twice the rate limit, kept up for five minutes."
+  type        = number
+  default     = 3000
+
+  validation {
+    condition     = var.rate_limit_ban_requests >= 1 && var.rate_limit_ban_requests <= 10000 && floor(var.rate_limit_ban_requests) == var.rate_limit_ban_requests
+    error_message = "rate_limit_ban_requests is a whole number from 1 to 10,000 (Cloud Armor's range for a ban threshold)."
+  }
+}
+
+variable "rate_limit_ban_interval_seconds" {
+  description = "The window of rate_limit_ban_requests, in seconds."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = contains([10, 30, 60, 120, 180, 240, 300, 600, 900, 1200, 1800, 2700, 3600], var.rate_limit_ban_interval_seconds)
+    error_message = "rate_limit_ban_interval_seconds is one of Cloud Armor's intervals: 10, 30, 60, 120, 180, 240, 300, 600, 900, 1200, 1800, 2700 or 3600."
+  }
+}
+
+variable "rate_limit_ban_seconds" {
+  description = "How long a banned client IP is answered 429 for everything. 600: ten minutes, long enough to make a flood pointless, short enough for a mistaken client to recover."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.rate_limit_ban_seconds >= 1 && floor(var.rate_limit_ban_seconds) == var.rate_limit_ban_seconds
+    error_message = "rate_limit_ban_seconds is a whole number of seconds, 1 or more."
+  }
+}
+
+variable "lb_log_sample_rate" {
+  description = "The share of requests the load balancer logs (0 to 1). 1: every request, so that an incident can be traced afterwards; each is about a kilobyte in Cloud Logging, whose first 50 GiB a month are free, then 0.50 USD per GiB. 0 logs nothing."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.lb_log_sample_rate >= 0 && var.lb_log_sample_rate <= 1
+    error_message = "lb_log_sample_rate is a share from 0 to 1."
+  }
+}
+
+variable "registry_region" {
+  description = "Where the Artifact Registry repository is: KO_DOCKER_REPO is REGISTRY_REGION-docker.pkg.dev/PROJECT/REPOSITORY."
+  type        = string
+  default     = "europe-west1"
+}
+
+variable "registry_repository" {
+  description = "The Artifact Registry repository's name."
+  type        = string
+  default     = "containers"
+}
+
+variable "registry_scanning" {
+  description = "Scan every image pushed to the repository for known vulnerabilities (Artifact Analysis; turns on containerscanning.googleapis.com). Costs 0.26 USD per image digest scanned, once per digest."
+  type        = bool
+  default     = true
 }

@@ -4,8 +4,8 @@ terraform {
   required_providers {
     google = {
       source = "hashicorp/google"
-      # readiness_probe (Cloud Run service health) arrived in 7.19.0.
-      version = ">= 7.19.0, < 8.0"
+      # Cloud Deploy's analysis block arrived in 7.31.0.
+      version = ">= 7.31.0, < 8.0"
     }
   }
 }

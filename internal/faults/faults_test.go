@@ -92,7 +92,7 @@ func TestMissingRequirementsStopAtOnce(t *testing.T) {
 func TestInterruptRemovesEverything(t *testing.T) {
 	needRoot(t)
 	hello, toxiproxy, faults := build(t)
-	cmd := exec.Command(faults, "-quick", "-faults", "freeze", "-binary", hello, "-toxiproxy", toxiproxy)
+	cmd := exec.Command(faults, "-quick", "-faults", "freeze", "-releases", "none", "-binary", hello, "-toxiproxy", toxiproxy)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -22,7 +23,8 @@ type haproxy struct {
 	mu     sync.Mutex
 	logs   bytes.Buffer
 	socket string // the runtime API, for set server addr
-	url    string
+	url    string // the first frontend
+	urls   []string
 }
 
 // haproxyConfig returns the configuration for regions behind a frontend on
@@ -81,28 +83,43 @@ func ExampleConfig(retries bool) string {
 	return haproxyConfig(8000, "/tmp/faults/haproxy.sock", regions, retries)
 }
 
-// startHAProxy writes the configuration into dir and starts HAProxy, then waits
-// until its frontend accepts connections.
+// startHAProxy writes the fault matrix's configuration into dir and starts
+// HAProxy, then waits until its frontend accepts connections.
 func startHAProxy(ctx context.Context, dir string, regions []*region, retries bool) (*haproxy, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	h := &haproxy{socket: filepath.Join(dir, "haproxy.sock"), url: fmt.Sprintf("http://127.0.0.1:%d/", port)}
-	cfg := filepath.Join(dir, "haproxy.cfg")
-	if err := os.WriteFile(cfg, []byte(haproxyConfig(port, h.socket, regions, retries)), 0o644); err != nil {
+	socket := filepath.Join(dir, "haproxy.sock")
+	return launchHAProxy(ctx, dir, haproxyConfig(port, socket, regions, retries), socket, []int{port}, nil)
+}
+
+// launchHAProxy starts HAProxy with cfg, whose frontends listen on ports of
+// 127.0.0.1, and waits until the first accepts connections. Lines HAProxy logs
+// that begin with "RUN " go to requests, if it is not nil; the rest is kept.
+func launchHAProxy(ctx context.Context, dir, cfg, socket string, ports []int, requests func(line string)) (*haproxy, error) {
+	h := &haproxy{socket: socket}
+	for _, p := range ports {
+		h.urls = append(h.urls, fmt.Sprintf("http://127.0.0.1:%d/", p))
+	}
+	h.url = h.urls[0]
+	file := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
-	h.cmd = exec.Command("haproxy", "-db", "-f", cfg)
-	h.cmd.Stdout = &lockedBuffer{mu: &h.mu, b: &h.logs}
-	h.cmd.Stderr = h.cmd.Stdout
+	h.cmd = exec.Command("haproxy", "-db", "-f", file)
+	kept := &lockedBuffer{mu: &h.mu, b: &h.logs}
+	h.cmd.Stdout, h.cmd.Stderr = kept, kept
+	if requests != nil {
+		h.cmd.Stdout = &lineSplitter{prefix: "RUN ", matched: requests, rest: kept}
+	}
 	h.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := h.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting haproxy: %w", err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", ports[0]), time.Second)
 		if err == nil {
 			c.Close()
 			if _, err := os.Stat(h.socket); err == nil {
@@ -118,6 +135,33 @@ func startHAProxy(ctx context.Context, dir string, regions []*region, retries bo
 			return nil, fmt.Errorf("haproxy did not start within 10s: %s", h.output())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// lineSplitter hands the whole lines written to it that begin with prefix to
+// matched, and writes the others to rest. HAProxy writes each log line at once,
+// so a line is never split between its own writes and another's.
+type lineSplitter struct {
+	prefix  string
+	matched func(line string)
+	rest    io.Writer
+	partial []byte
+}
+
+func (l *lineSplitter) Write(p []byte) (int, error) {
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := string(l.partial[:i])
+		l.partial = l.partial[i+1:]
+		if strings.HasPrefix(line, l.prefix) {
+			l.matched(line)
+		} else if _, err := io.WriteString(l.rest, line+"\n"); err != nil {
+			return len(p), err
+		}
 	}
 }
 
@@ -158,7 +202,10 @@ func (h *haproxy) setServerAddr(region, host string, port int) error {
 
 // serverUp reports whether HAProxy counts the server named region as up (its
 // health checks pass, or have not yet failed often enough to take it down).
-func (h *haproxy) serverUp(region string) (bool, error) {
+func (h *haproxy) serverUp(region string) (bool, error) { return h.up("regions", region) }
+
+// up reports whether HAProxy counts server of backend as up.
+func (h *haproxy) up(backend, server string) (bool, error) {
 	out, err := h.command("show stat")
 	if err != nil {
 		return false, err
@@ -166,11 +213,24 @@ func (h *haproxy) serverUp(region string) (bool, error) {
 	// CSV: # pxname,svname,qcur,...; the status is the 18th field.
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Split(line, ",")
-		if len(f) > 17 && f[0] == "regions" && f[1] == region {
+		if len(f) > 17 && f[0] == backend && f[1] == server {
 			return strings.HasPrefix(f[17], "UP"), nil
 		}
 	}
-	return false, fmt.Errorf("haproxy show stat has no server %s:\n%s", region, out)
+	return false, fmt.Errorf("haproxy show stat has no server %s/%s:\n%s", backend, server, out)
+}
+
+// setWeight sets the weight of server in backend, which takes effect for the
+// next request HAProxy balances.
+func (h *haproxy) setWeight(backend, server string, weight int) error {
+	out, err := h.command(fmt.Sprintf("set server %s/%s weight %d", backend, server, weight))
+	if err != nil {
+		return err
+	}
+	if out != "" {
+		return fmt.Errorf("haproxy: set server %s/%s weight %d: %s", backend, server, weight, out)
+	}
+	return nil
 }
 
 // stop ends HAProxy.

@@ -20,13 +20,20 @@ type outcome struct {
 	latency time.Duration
 	region  string // the region that answered 200; empty on failure
 	failure string // the kind of failure; empty on success
+	// client is the index of the URL it was sent to (the clients near which region).
+	client int
+	// servedBy and revision are the region and revision the answer names,
+	// whatever its status (a failing revision's 500 names them too); empty when
+	// the answer names none.
+	servedBy, revision string
 }
 
-// openLoop sends GET url at rate requests a second until ctx ends, each on its
+// openLoop sends GET to urls at rate requests a second in all until ctx ends,
+// taking the URLs in turn (so each gets an equal share), each request on its
 // schedule whether or not earlier ones have been answered (an open loop: a
 // stalled backend does not slow the load down, as it would not slow down real
 // clients). It returns every outcome once the last request has ended.
-func openLoop(ctx context.Context, url string, rate int, began time.Time) []outcome {
+func openLoop(ctx context.Context, urls []string, rate int, began time.Time) []outcome {
 	client := newClient()
 	defer client.CloseIdleConnections()
 	interval := time.Second / time.Duration(rate)
@@ -44,8 +51,8 @@ func openLoop(ctx context.Context, url string, rate int, began time.Time) []outc
 		case <-time.After(time.Until(next)):
 		}
 		wg.Go(func() {
-			o := get(client, url)
-			o.start = next.Sub(began)
+			o := get(client, urls[i%len(urls)])
+			o.start, o.client = next.Sub(began), i%len(urls)
 			mu.Lock()
 			outcomes = append(outcomes, o)
 			mu.Unlock()
@@ -75,20 +82,22 @@ func get(client *http.Client, url string) outcome {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	o := outcome{latency: time.Since(start)}
+	var answer struct {
+		Region   string `json:"region"`
+		Revision string `json:"revision"`
+	}
+	if err == nil && json.Unmarshal(body, &answer) == nil {
+		o.servedBy, o.revision = answer.Region, answer.Revision
+	}
 	switch {
 	case err != nil:
 		o.failure = failureKind(err)
 	case resp.StatusCode != http.StatusOK:
 		o.failure = fmt.Sprintf("status %d", resp.StatusCode)
+	case answer.Region == "":
+		o.failure = "answer without a region"
 	default:
-		var answer struct {
-			Region string `json:"region"`
-		}
-		if json.Unmarshal(body, &answer) != nil || answer.Region == "" {
-			o.failure = "answer without a region"
-		} else {
-			o.region = answer.Region
-		}
+		o.region = answer.Region
 	}
 	return o
 }

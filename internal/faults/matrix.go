@@ -32,8 +32,14 @@ type Options struct {
 	// Before, During and After are how long the load runs before the fault,
 	// while it lasts, and after it is healed.
 	Before, During, After time.Duration
-	// Faults are the names of the faults to inject; empty means all.
+	// Faults are the names of the faults to inject; empty means all, and
+	// "none" none.
 	Faults []string
+	// Releases are the IDs of the release rows to run; empty means all, and
+	// "none" none. Source is the service's source, which the bad releases'
+	// defects are built from.
+	Releases []string
+	Source   string
 	// Dir holds HAProxy's configuration and socket.
 	Dir string
 	// Out receives progress.
@@ -140,49 +146,75 @@ type harness struct {
 	proxies map[string]int // toxiproxy's port for each region
 	delay   time.Duration  // the serving instance's SHUTDOWN_DELAY now
 	exit    string         // how the serving instance ended, after a restart
+	mon     *monitor       // the release rows' Cloud Monitoring
+	policy  Policy         // the release pipeline's, scaled
 }
 
-// Run runs the matrix: every fault with retries on, then with retries off. It
-// returns the rows measured so far and the first error. Everything it made is
-// removed before it returns.
-func Run(ctx context.Context, o Options) (rows []Row, err error) {
+// Results are a run's rows: the faults', with retries on and then off, and the
+// releases'.
+type Results struct {
+	Faults   []Row
+	Releases []ReleaseRow
+}
+
+// Run runs the matrix: every fault with retries on, then with retries off, then
+// every release row. It returns the rows measured so far and the first error.
+// Everything it made is removed before it returns.
+func Run(ctx context.Context, o Options) (res Results, err error) {
 	if err := Requirements(); err != nil {
-		return nil, err
+		return res, err
 	}
 	if len(o.Regions) < 2 {
-		return nil, errors.New("the fault matrix needs at least two regions")
+		return res, errors.New("the fault matrix needs at least two regions")
 	}
-	faults := Matrix()
-	if len(o.Faults) > 0 {
-		faults = slices.DeleteFunc(faults, func(f Fault) bool { return !slices.Contains(o.Faults, f.Name) })
-		if len(faults) != len(o.Faults) {
-			return nil, fmt.Errorf("unknown fault in %v; the faults are %s", o.Faults, strings.Join(Names(), ", "))
-		}
+	faults, err := choose(Matrix(), o.Faults, func(f Fault) string { return f.Name }, "fault")
+	if err != nil {
+		return res, err
 	}
-	h := &harness{ctx: ctx, o: o, proxies: map[string]int{}}
+	releases, err := choose(Releases(), o.Releases, func(r Release) string { return r.ID }, "release")
+	if err != nil {
+		return res, err
+	}
+	h := &harness{ctx: ctx, o: o, proxies: map[string]int{}, mon: newMonitor(), policy: ReleasePolicy().Scaled(ReleaseTimeScale)}
 	defer func() {
 		err = errors.Join(err, h.close())
 	}()
+	// The bad releases' binaries first: a defect that no longer applies to the
+	// source should stop the run before anything is set up.
+	binaries := map[string]string{"": o.Binary}
+	for _, r := range releases {
+		if _, ok := binaries[r.Defect]; !ok {
+			if o.Source == "" {
+				return res, errors.New("the release rows need the service's source (-source) to build the bad releases")
+			}
+			fmt.Fprintf(o.Out, "building the %s defect from %s\n", r.Defect, o.Source)
+			if binaries[r.Defect], err = buildDefect(ctx, o.Source, o.Dir, defects[r.Defect]); err != nil {
+				return res, err
+			}
+		}
+	}
 	if h.regions, err = setUp(ctx, o.Regions); err != nil {
-		return nil, err
+		return res, err
 	}
 	for i, r := range h.regions {
 		delay := 2 * time.Second
-		if i == 0 {
+		if i == 0 && len(faults) > 0 {
 			delay = faults[0].Delay
+		}
+		if i == 0 {
 			h.delay = delay
 		}
 		if err := r.start(ctx, o.Binary, delay); err != nil {
-			return nil, err
+			return res, err
 		}
 	}
 	if h.toxi, err = startToxiproxy(ctx, o.Toxiproxy); err != nil {
-		return nil, err
+		return res, err
 	}
 	for _, r := range h.regions {
 		port, err := h.toxi.proxy(r.name, fmt.Sprintf("%s:%d", r.addr, regionPort))
 		if err != nil {
-			return nil, err
+			return res, err
 		}
 		h.proxies[r.name] = port
 	}
@@ -190,21 +222,75 @@ func Run(ctx context.Context, o Options) (rows []Row, err error) {
 		len(h.regions), Prefix, len(h.regions)-1, subnet, o.Rate, o.Before, o.During, o.After)
 
 	for _, retries := range []bool{true, false} {
+		if len(faults) == 0 {
+			break
+		}
 		if h.lb, err = startHAProxy(ctx, o.Dir, h.regions, retries); err != nil {
-			return rows, err
+			return res, err
 		}
 		for _, f := range faults {
 			row, err := h.row(f, retries)
 			if err != nil {
-				return rows, fmt.Errorf("%s (retries %s): %w", f.Name, onOff(retries), err)
+				return res, fmt.Errorf("%s (retries %s): %w", f.Name, onOff(retries), err)
 			}
-			rows = append(rows, row)
+			res.Faults = append(res.Faults, row)
 			fmt.Fprintf(o.Out, "    %s\n", summary(row))
 		}
 		h.lb.stop()
 		h.lb = nil
 	}
-	return rows, nil
+
+	if len(releases) == 0 {
+		return res, nil
+	}
+	fmt.Fprintf(o.Out, "releases: the clients near each region send a third of the load; canary %s; policy scaled 1/%d in time: %s\n",
+		h.regions[0].name, ReleaseTimeScale, h.policy)
+	if h.lb, err = startReleaseHAProxy(ctx, o.Dir, h.regions, h.mon); err != nil {
+		return res, err
+	}
+	holds := map[string]time.Duration{}
+	for _, r := range releases {
+		hold, ok := holds[r.Defect]
+		if !ok {
+			hold = 10 * time.Second
+		}
+		row, err := h.releaseRow(r, binaries[r.Defect], hold)
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", r.ID, err)
+		}
+		if r.Progressive {
+			holds[r.Defect] = row.Window - h.policy.Job
+		}
+		res.Releases = append(res.Releases, row)
+		fmt.Fprintf(o.Out, "    %s\n", releaseSummary(row))
+	}
+	return res, nil
+}
+
+// choose returns the items whose names are in names: all of them when names is
+// empty, none when it is ["none"].
+func choose[T any](all []T, names []string, name func(T) string, kind string) ([]T, error) {
+	if len(names) == 0 {
+		return all, nil
+	}
+	if len(names) == 1 && names[0] == "none" {
+		return nil, nil
+	}
+	var chosen, known []string
+	var out []T
+	for _, item := range all {
+		known = append(known, name(item))
+		if slices.Contains(names, name(item)) {
+			out = append(out, item)
+			chosen = append(chosen, name(item))
+		}
+	}
+	for _, n := range names {
+		if !slices.Contains(chosen, n) {
+			return nil, fmt.Errorf("unknown %s %q; the %ss are %s, or none", kind, n, kind, strings.Join(known, ", "))
+		}
+	}
+	return out, nil
 }
 
 // Names returns the faults' names.
@@ -234,7 +320,7 @@ func (h *harness) row(f Fault, retries bool) (Row, error) {
 	loadCtx, stopLoad := context.WithCancel(h.ctx)
 	defer stopLoad()
 	done := make(chan []outcome, 1)
-	go func() { done <- openLoop(loadCtx, h.lb.url, h.o.Rate, began) }()
+	go func() { done <- openLoop(loadCtx, []string{h.lb.url}, h.o.Rate, began) }()
 	states := make(chan []state, 1)
 	go func() { states <- h.watchServer(loadCtx, primary.name, began) }()
 
@@ -346,7 +432,7 @@ func (h *harness) waitServing(r *region) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("the load balancer did not send traffic back to %s within 15s; haproxy said:\n%s", r.name, h.lb.output())
 		}
-		if o := get(client, h.lb.url); o.region == r.name {
+		if o := get(client, h.lb.url); o.failure == "" && o.region == r.name {
 			inARow++
 		} else {
 			inARow = 0
@@ -368,6 +454,9 @@ func (h *harness) close() error {
 	}
 	for _, r := range h.regions {
 		r.stop()
+		if r.next != nil {
+			r.next.stop()
+		}
 	}
 	return Cleanup()
 }

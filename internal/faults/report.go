@@ -3,6 +3,7 @@ package faults
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -112,4 +113,87 @@ func ms(d time.Duration) string {
 
 func seconds(d time.Duration) string {
 	return fmt.Sprintf("%.2f s", d.Seconds())
+}
+
+// releaseSummary is a release row in one line, for progress.
+func releaseSummary(r ReleaseRow) string {
+	s := fmt.Sprintf("%d sent from the release's start to its end (%s), %d failed%s; %s; served by %s",
+		r.Sent, seconds(r.Window), r.Failed, failures(Row{Failures: r.Failures}, " (", ")"), detection(r), servedBy(r))
+	if miss := MissedRelease(r); miss != "" {
+		s += "; MISSED: " + miss
+	}
+	return s
+}
+
+// FailedReleases returns the release rows that missed their goals.
+func FailedReleases(rows []ReleaseRow) []ReleaseRow {
+	var missed []ReleaseRow
+	for _, r := range rows {
+		if MissedRelease(r) != "" {
+			missed = append(missed, r)
+		}
+	}
+	return missed
+}
+
+// WriteReleaseTable writes release rows as a Markdown table.
+func WriteReleaseTable(w io.Writer, rows []ReleaseRow) {
+	fmt.Fprintln(w, "| release | delivery | sent | failed | failed, % | failures by kind | detected after | rolled back after | served the new version | goal |")
+	fmt.Fprintln(w, "|---|---|--:|--:|--:|---|--:|--:|---|---|")
+	for _, r := range rows {
+		goal := "contrast"
+		if ReleaseGoal(r.Release) != "" {
+			goal = "met"
+			if miss := MissedRelease(r); miss != "" {
+				goal = "**missed**: " + miss
+			}
+		}
+		fmt.Fprintf(w, "| %s | %s | %d | %d | %s | %s | %s | %s | %s | %s |\n",
+			r.Release.Version, r.Release.Delivery, r.Sent, r.Failed, percent(r.Failed, r.Sent), failures(Row{Failures: r.Failures}, "", ""),
+			optional(r.Detect, !r.Detected, "-"), optional(r.Rollback, !r.RolledBack, "-"), servedBy(r), goal)
+	}
+}
+
+// WriteReleases writes what each release row does, as a Markdown list.
+func WriteReleases(w io.Writer) {
+	for _, r := range Releases() {
+		goal := ReleaseGoal(r)
+		if goal == "" {
+			goal = "the contrast: no goal"
+		}
+		fmt.Fprintf(w, "- **%s, %s** (`%s`): goal: %s\n", r.Version, r.Delivery, r.ID, goal)
+	}
+}
+
+func detection(r ReleaseRow) string {
+	switch {
+	case r.Detected && r.RolledBack:
+		return fmt.Sprintf("detected %s after its first traffic (%s), rolled back %s later", seconds(r.Detect), r.Why, seconds(r.Rollback))
+	case r.Detected:
+		return "detected, not rolled back"
+	}
+	return "not rolled back"
+}
+
+// servedBy lists the regions that answered with the new version, and for how long.
+func servedBy(r ReleaseRow) string {
+	if len(r.Served) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, region := range slices.Sorted(maps.Keys(r.Served)) {
+		parts = append(parts, fmt.Sprintf("%s %s", region, seconds(r.Served[region])))
+	}
+	s := strings.Join(parts, ", ")
+	if r.Everywhere {
+		s += "; all answers at the end"
+	}
+	return s
+}
+
+func percent(n, of int) string {
+	if of == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f %%", 100*float64(n)/float64(of))
 }

@@ -28,13 +28,21 @@ const (
 	regionPort = 8080
 )
 
-// region is one instance of the service in a network namespace of its own.
+// region is a region of the service: a network namespace of its own, with the
+// instance that serves (the fault matrix's, and a release's old revision) and,
+// during a release, the new revision's instance beside it.
 type region struct {
 	name string
 	ns   string // network namespace
 	veth string // host end of the veth pair, on the bridge
-	addr string // the instance's address on the bridge
+	addr string // the instances' address on the bridge
 
+	instance           // the serving instance, on regionPort
+	next     *instance // a release's new revision, on nextPort; nil between releases
+}
+
+// instance is one process of the service in a region's namespace.
+type instance struct {
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	logs    *bytes.Buffer
@@ -173,46 +181,51 @@ func prefixed() (links, namespaces []string, err error) {
 	return links, namespaces, nil
 }
 
-// start runs binary in the region's namespace with the given SHUTDOWN_DELAY and
-// waits until it answers /health/.
+// start runs binary as the region's serving instance, with SHUTDOWN_DELAY delay,
+// and waits until it answers /health/.
 func (r *region) start(ctx context.Context, binary string, delay time.Duration) error {
-	r.mu.Lock()
-	r.logs = new(bytes.Buffer)
-	r.exited = make(chan struct{})
-	r.exitErr = nil
+	return r.instance.start(ctx, r, binary, regionPort, []string{"SHUTDOWN_DELAY=" + delay.String()})
+}
+
+// start runs binary in r's namespace on port with env added to the service's
+// settings, and waits until it answers /health/.
+func (in *instance) start(ctx context.Context, r *region, binary string, port int, env []string) error {
+	in.mu.Lock()
+	in.logs = new(bytes.Buffer)
+	in.exited = make(chan struct{})
+	in.exitErr = nil
 	// ip netns exec enters the namespace and then executes the binary, so the
 	// process that signals reach is the service itself.
 	cmd := exec.Command("ip", "netns", "exec", r.ns, binary)
-	cmd.Env = []string{
-		fmt.Sprintf("PORT=%d", regionPort),
+	cmd.Env = append([]string{
+		fmt.Sprintf("PORT=%d", port),
 		"REGION=" + r.name,
-		"SHUTDOWN_DELAY=" + delay.String(),
 		"SHUTDOWN_TIMEOUT=5s",
-	}
-	cmd.Stdout, cmd.Stderr = &lockedBuffer{b: r.logs, mu: &r.mu}, &lockedBuffer{b: r.logs, mu: &r.mu}
+	}, env...)
+	cmd.Stdout, cmd.Stderr = &lockedBuffer{b: in.logs, mu: &in.mu}, &lockedBuffer{b: in.logs, mu: &in.mu}
 	// Its own process group, so that a Ctrl-C at the terminal reaches the
 	// harness alone, which then stops every instance itself; and killed by the
 	// kernel if the harness dies without doing so (SIGKILL, say).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		r.mu.Unlock()
+		in.mu.Unlock()
 		return fmt.Errorf("starting %s in %s: %w", binary, r.ns, err)
 	}
-	r.cmd = cmd
-	exited := r.exited
-	r.mu.Unlock()
+	in.cmd = cmd
+	exited := in.exited
+	in.mu.Unlock()
 	go func() {
 		err := cmd.Wait()
-		r.mu.Lock()
-		r.exitErr = err
-		r.mu.Unlock()
+		in.mu.Lock()
+		in.exitErr = err
+		in.mu.Unlock()
 		close(exited)
 	}()
 
 	client := &http.Client{Timeout: 500 * time.Millisecond}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := client.Get(fmt.Sprintf("http://%s:%d/health/", r.addr, regionPort))
+		resp, err := client.Get(fmt.Sprintf("http://%s:%d/health/", r.addr, port))
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -221,33 +234,33 @@ func (r *region) start(ctx context.Context, binary string, delay time.Duration) 
 		}
 		select {
 		case <-exited:
-			return fmt.Errorf("%s exited at start: %v\n%s", r.name, r.exitErr, r.output())
+			return fmt.Errorf("%s (%s) exited at start: %v\n%s", r.name, binary, in.exitErr, in.output())
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s did not answer /health/ within 10s:\n%s", r.name, r.output())
+			return fmt.Errorf("%s (%s) did not answer /health/ within 10s:\n%s", r.name, binary, in.output())
 		}
 	}
 }
 
 // signal sends sig to the region's instance.
-func (r *region) signal(sig syscall.Signal) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.cmd == nil {
-		return fmt.Errorf("%s is not running", r.name)
+func (in *instance) signal(sig syscall.Signal) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.cmd == nil {
+		return errors.New("the instance is not running")
 	}
-	return r.cmd.Process.Signal(sig)
+	return in.cmd.Process.Signal(sig)
 }
 
 // exitWithin waits up to d for the instance to exit. It reports whether it did,
 // and its exit error.
-func (r *region) exitWithin(d time.Duration) (bool, error) {
-	r.mu.Lock()
-	exited := r.exited
-	r.mu.Unlock()
+func (in *instance) exitWithin(d time.Duration) (bool, error) {
+	in.mu.Lock()
+	exited := in.exited
+	in.mu.Unlock()
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
@@ -259,16 +272,16 @@ func (r *region) exitWithin(d time.Duration) (bool, error) {
 			return false, nil
 		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return true, r.exitErr
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return true, in.exitErr
 }
 
 // stop ends the instance if it runs, thawing it first in case it is frozen.
-func (r *region) stop() {
-	r.mu.Lock()
-	cmd, exited := r.cmd, r.exited
-	r.mu.Unlock()
+func (in *instance) stop() {
+	in.mu.Lock()
+	cmd, exited := in.cmd, in.exited
+	in.mu.Unlock()
 	if cmd == nil {
 		return
 	}
@@ -288,13 +301,13 @@ func (r *region) stop() {
 }
 
 // output returns what the instance has written.
-func (r *region) output() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.logs == nil {
+func (in *instance) output() string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.logs == nil {
 		return ""
 	}
-	return r.logs.String()
+	return in.logs.String()
 }
 
 // lockedBuffer lets a process write to a buffer that the harness reads.

@@ -1,0 +1,362 @@
+# Releases, with Google Cloud Deploy. Every release goes through one delivery
+# pipeline:
+#
+#   stage 1: the canary region          stage 2: every other region at once (a multi-target)
+#   canary_percentages, then 100 %  ->  bake_minutes  ->  canary_percentages, then 100 %
+#   an analysis after each step                        an analysis after each step
+#
+# An automation advances each step whose analysis passed, promotes the release to the
+# other regions after the bake, and rolls a failed rollout back to the last release
+# that succeeded on its target. `make release` (and CI) creates the releases from
+# deploy/service.yaml; RELEASES.md explains the policy and what a person can do.
+#
+# Who owns what: Cloud Deploy creates and replaces the Cloud Run services, from
+# deploy/service.yaml, on every release; Terraform declares no Cloud Run service, so
+# neither can undo the other. Terraform owns everything around the services: the
+# accounts, the targets with the values the spec takes from them, the pipeline, the
+# automations, the alert policies, the load balancer.
+
+locals {
+  spec    = yamldecode(file("${path.module}/../service.yaml"))
+  service = local.spec.metadata.name
+  # The regions a release reaches after the canary, in var.regions' order.
+  others = [for r in var.regions : r if r != var.canary_region]
+
+  # The values deploy/service.yaml marks "from-param", the same in every region.
+  deploy_parameters = {
+    min_instances           = tostring(var.min_instances)
+    max_instances           = tostring(var.max_instances)
+    runtime_service_account = google_service_account.runtime.email
+  }
+
+  # The two stages, in promotion order, with the alert policies each one's analysis reads.
+  stages = [
+    { target = google_clouddeploy_target.region[var.canary_region].name, regions = [var.canary_region] },
+    { target = google_clouddeploy_target.others.name, regions = local.others },
+  ]
+}
+
+# The identity Cloud Deploy's jobs run as: render, deploy, analysis.
+resource "google_service_account" "deployer" {
+  account_id   = "${local.service}-deployer"
+  display_name = "${local.service} Cloud Deploy jobs (render, deploy, analysis)"
+}
+
+# What the deployer needs, and why:
+resource "google_project_iam_member" "deployer" {
+  for_each = toset([
+    # Cloud Deploy's own job permissions: its configuration, logs, and the objects of
+    # its render and release storage.
+    "roles/clouddeploy.jobRunner",
+    # Creating and replacing the Cloud Run services and their revisions.
+    "roles/run.developer",
+    # The analysis reads the alert policies and their open alerts. Google's analysis
+    # page names the first, its analysis quickstart the second; both are read-only.
+    "roles/monitoring.alertPolicyViewer",
+    "roles/monitoring.alertViewer",
+    # Both pages list it for the analysis's calls to the Monitoring API.
+    "roles/serviceusage.serviceUsageConsumer",
+  ])
+  project = var.project
+  role    = each.key
+  member  = "serviceAccount:${google_service_account.deployer.email}"
+}
+
+# Deploying a service that runs as the runtime account means acting as it.
+resource "google_service_account_iam_member" "deployer_runs_as_runtime" {
+  service_account_id = google_service_account.runtime.name
+  role               = "roles/iam.serviceAccountUser"
+  member             = "serviceAccount:${google_service_account.deployer.email}"
+}
+
+# The identity the automations act as: advancing, promoting, rolling back.
+resource "google_service_account" "automation" {
+  account_id   = "${local.service}-automation"
+  display_name = "${local.service} Cloud Deploy automation (advance, promote, roll back)"
+}
+
+# Advancing and creating rollouts, and rolling back. The narrower releaser role
+# lacks the rollback rule's retry and ignore permissions.
+resource "google_project_iam_member" "automation" {
+  project = var.project
+  role    = "roles/clouddeploy.operator"
+  member  = "serviceAccount:${google_service_account.automation.email}"
+}
+
+# The rollouts the automation creates run as the deployer.
+resource "google_service_account_iam_member" "automation_acts_as_deployer" {
+  service_account_id = google_service_account.deployer.name
+  role               = "roles/iam.serviceAccountUser"
+  member             = "serviceAccount:${google_service_account.automation.email}"
+}
+
+# CI's identity creates releases, and nothing else here: the releaser role, acting as
+# the deployer (which renders the release), and writing the release's source into
+# the staging bucket below.
+resource "google_project_iam_member" "ci_releaser" {
+  count   = var.ci_service_account == "" ? 0 : 1
+  project = var.project
+  role    = "roles/clouddeploy.releaser"
+  member  = "serviceAccount:${var.ci_service_account}"
+}
+
+resource "google_service_account_iam_member" "ci_acts_as_deployer" {
+  count              = var.ci_service_account == "" ? 0 : 1
+  service_account_id = google_service_account.deployer.name
+  role               = "roles/iam.serviceAccountUser"
+  member             = "serviceAccount:${var.ci_service_account}"
+}
+
+resource "google_storage_bucket_iam_member" "ci_stages_releases" {
+  count  = var.ci_service_account == "" ? 0 : 1
+  bucket = google_storage_bucket.releases.name
+  role   = "roles/storage.objectUser"
+  member = "serviceAccount:${var.ci_service_account}"
+}
+
+# Where `gcloud deploy releases create` uploads each release's source (the
+# manifest). Cloud Deploy keeps what it rendered itself, so a source is needed only
+# until its release is rendered; 90 days is generous.
+resource "google_storage_bucket" "releases" {
+  name                        = "${var.project}-${local.service}-releases"
+  location                    = var.delivery_region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = true
+
+  lifecycle_rule {
+    condition {
+      age = 90
+    }
+    action {
+      type = "Delete"
+    }
+  }
+}
+
+# One target per region: the Cloud Run service there, deployed by the deployer with
+# the values deploy/service.yaml takes as parameters.
+resource "google_clouddeploy_target" "region" {
+  for_each = local.regions
+
+  name              = "${local.service}-${each.key}"
+  location          = var.delivery_region
+  description       = "${local.service} on Cloud Run in ${each.key}"
+  deploy_parameters = local.deploy_parameters
+
+  run {
+    location = "projects/${var.project}/locations/${each.key}"
+  }
+
+  execution_configs {
+    usages          = ["RENDER", "DEPLOY", "ANALYSIS"]
+    service_account = google_service_account.deployer.email
+  }
+}
+
+# Every region but the canary, deployed in parallel.
+resource "google_clouddeploy_target" "others" {
+  name        = "${local.service}-others"
+  location    = var.delivery_region
+  description = "${local.service} in every region but the canary, at once"
+
+  multi_target {
+    target_ids = [for r in local.others : google_clouddeploy_target.region[r].name]
+  }
+
+  execution_configs {
+    usages          = ["RENDER", "DEPLOY", "ANALYSIS"]
+    service_account = google_service_account.deployer.email
+  }
+
+  # Checks of the variables together, here once rather than once per region.
+  lifecycle {
+    precondition {
+      condition     = contains(var.regions, var.canary_region)
+      error_message = "canary_region ${var.canary_region} is not one of regions (${join(", ", var.regions)}): the canary must be a region the service runs in."
+    }
+    # Service health needs an instance in the region to probe.
+    precondition {
+      condition     = !var.failover || var.min_instances >= 1
+      error_message = "failover = true needs min_instances >= 1: Cloud Run service health computes a region's health from its running instances. Set min_instances = 1 (billed while idle), or failover = false."
+    }
+    precondition {
+      condition     = var.max_instances >= var.min_instances
+      error_message = "max_instances (${var.max_instances}) is below min_instances (${var.min_instances})."
+    }
+  }
+}
+
+resource "google_clouddeploy_delivery_pipeline" "hello" {
+  name        = local.service
+  location    = var.delivery_region
+  description = "${local.service}: ${var.canary_region} first, then ${join(", ", local.others)} at once"
+
+  serial_pipeline {
+    dynamic "stages" {
+      for_each = local.stages
+      content {
+        target_id = stages.value.target
+
+        strategy {
+          canary {
+            # Cloud Deploy splits the region's traffic between the new revision and
+            # the last one that succeeded, step by step.
+            runtime_config {
+              cloud_run {
+                automatic_traffic_control = true
+              }
+            }
+            canary_deployment {
+              percentages = var.canary_percentages
+              # After each step: fails the rollout while an alert policy of the
+              # stage's regions has an open alert.
+              analysis {
+                duration = "${var.analysis_minutes * 60}s"
+                google_cloud {
+                  alert_policy_checks {
+                    id = "errors-and-latency"
+                    alert_policies = flatten([for r in stages.value.regions : [
+                      google_monitoring_alert_policy.errors[r].name,
+                      google_monitoring_alert_policy.latency[r].name,
+                    ]])
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+# Promotion: once the release succeeded in the canary region, wait bake_minutes, then
+# deliver it to the other regions.
+resource "google_clouddeploy_automation" "promote" {
+  name              = "${local.service}-promote"
+  location          = var.delivery_region
+  delivery_pipeline = google_clouddeploy_delivery_pipeline.hello.name
+  service_account   = google_service_account.automation.email
+
+  selector {
+    targets {
+      id = google_clouddeploy_target.region[var.canary_region].name
+    }
+  }
+
+  rules {
+    promote_release_rule {
+      id                    = "promote-after-bake"
+      wait                  = "${var.bake_minutes * 60}s"
+      destination_target_id = "@next"
+    }
+  }
+}
+
+# In every stage: the next step once a step's analysis passed, and a rollback when
+# a rollout fails (an analysis that saw an alert, or a deploy that failed).
+resource "google_clouddeploy_automation" "advance_and_repair" {
+  name              = "${local.service}-advance-and-repair"
+  location          = var.delivery_region
+  delivery_pipeline = google_clouddeploy_delivery_pipeline.hello.name
+  service_account   = google_service_account.automation.email
+
+  selector {
+    targets {
+      id = "*"
+    }
+  }
+
+  rules {
+    advance_rollout_rule {
+      id = "advance"
+    }
+  }
+
+  rules {
+    repair_rollout_rule {
+      id = "rollback"
+      repair_phases {
+        rollback {}
+      }
+    }
+  }
+}
+
+# The two alert policies of each region that the analysis reads. Each groups by
+# revision, so that the new revision's errors open an alert of their own however
+# small its share of the region's traffic.
+resource "google_monitoring_alert_policy" "errors" {
+  for_each = local.regions
+
+  display_name = "${local.service} in ${each.key}: a revision answers over ${var.alert_error_ratio * 100} % 5xx"
+  combiner     = "OR"
+
+  conditions {
+    display_name = "share of a revision's requests answered 5xx"
+    condition_threshold {
+      filter             = "${local.request_count[each.key]} AND metric.label.response_code_class = \"5xx\""
+      denominator_filter = local.request_count[each.key]
+      comparison         = "COMPARISON_GT"
+      threshold_value    = var.alert_error_ratio
+      duration           = "0s"
+
+      aggregations {
+        alignment_period     = "${var.alert_window_seconds}s"
+        per_series_aligner   = "ALIGN_DELTA"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["resource.label.revision_name"]
+      }
+      denominator_aggregations {
+        alignment_period     = "${var.alert_window_seconds}s"
+        per_series_aligner   = "ALIGN_DELTA"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["resource.label.revision_name"]
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "1800s"
+  }
+}
+
+resource "google_monitoring_alert_policy" "latency" {
+  for_each = local.regions
+
+  display_name = "${local.service} in ${each.key}: a revision's p99 latency over ${var.alert_latency_ms} ms"
+  combiner     = "OR"
+
+  conditions {
+    display_name = "99th percentile latency of a revision"
+    condition_threshold {
+      filter          = "resource.type = \"cloud_run_revision\" AND metric.type = \"run.googleapis.com/request_latencies\" AND resource.label.service_name = \"${local.service}\" AND resource.label.location = \"${each.key}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = var.alert_latency_ms
+      duration        = "0s"
+
+      aggregations {
+        alignment_period     = "${var.alert_window_seconds}s"
+        per_series_aligner   = "ALIGN_DELTA"
+        cross_series_reducer = "REDUCE_PERCENTILE_99"
+        group_by_fields      = ["resource.label.revision_name"]
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "1800s"
+  }
+}
+
+locals {
+  # Every request the service in a region answered, by Cloud Run's count.
+  request_count = { for r in local.regions : r => "resource.type = \"cloud_run_revision\" AND metric.type = \"run.googleapis.com/request_count\" AND resource.label.service_name = \"${local.service}\" AND resource.label.location = \"${r}\"" }
+}

@@ -1,0 +1,804 @@
+package faults
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The release part of the harness reproduces deploy/terraform's release pipeline
+// (Cloud Deploy with its automation, and the Cloud Monitoring alert policies its
+// analysis reads) on the harness's regions, with the real binary, and releases a
+// correct version and versions with real defects through it, and all at once as
+// `terraform apply` used to.
+//
+// Two layers of HAProxy stand in for Google's two. Clients near each region have a
+// frontend of their own, whose backend sends every request to that region while it
+// is up and to the others, in order, when it is not: the global load balancer, with
+// the fault matrix's health checks, ejection and retries. Each region has a
+// frontend of its own too, standing in for Cloud Run's: it splits the region's
+// requests between the old and the new revision by weight, as a traffic split
+// does, and logs every request, which is what Cloud Run's request metrics count.
+
+// Policy is the release pipeline's policy: the steps, thresholds and durations
+// deploy/terraform sets (a test in deploy/ checks them against its variables'
+// defaults), and the figures Google documents for what it does not set.
+type Policy struct {
+	// Percentages are the canary steps of the new revision's traffic in each
+	// region, before 100 %.
+	Percentages []int
+	// Analysis is how long the analysis watches each step before the rollout
+	// advances; Poll is how often it reads the alert policies.
+	Analysis, Poll time.Duration
+	// ErrorRatio and Latency are the alert policies' thresholds: a revision
+	// whose share of 5xx answers, or whose 99th percentile latency, over Window
+	// exceeds them opens an incident. Latency is also the latency a client
+	// counts as failed.
+	ErrorRatio float64
+	Latency    time.Duration
+	Window     time.Duration
+	// MetricDelay is how late Cloud Run's request metrics become visible to an
+	// alert policy.
+	MetricDelay time.Duration
+	// Bake is how long the canary region serves the release at 100 % before it
+	// is promoted to the other regions.
+	Bake time.Duration
+	// Job is how long a deploy or rollback job takes.
+	Job time.Duration
+}
+
+// ReleaseTimeScale divides every duration of the release policy in the harness:
+// a real 10-minute analysis takes 10 seconds. Latencies are not scaled.
+const ReleaseTimeScale = 60
+
+// ReleasePolicy returns the policy at its real scale.
+func ReleasePolicy() Policy {
+	return Policy{
+		// deploy/terraform/variables.tf: canary_percentages, analysis_minutes,
+		// alert_error_ratio, alert_latency_ms, alert_window_seconds, bake_minutes.
+		Percentages: []int{2, 25},
+		Analysis:    10 * time.Minute,
+		ErrorRatio:  0.05,
+		Latency:     500 * time.Millisecond,
+		Window:      time.Minute,
+		Bake:        30 * time.Minute,
+		// Cloud Run's request metrics are sampled every 60 s and may take up to
+		// 180 s more to become visible (Google Cloud metrics list, run.googleapis.com).
+		MetricDelay: 3 * time.Minute,
+		// Not documented by Google: how often an analysis reads the alert
+		// policies, and how long a Cloud Deploy job takes. Estimates.
+		Poll: time.Minute,
+		Job:  time.Minute,
+	}
+}
+
+// String says the policy in one line.
+func (p Policy) String() string {
+	return fmt.Sprintf("steps %v %% then 100 %%, analysis %s per step (polls every %s), alerts at > %.0f %% 5xx or p99 > %s over %s seen %s late, bake %s, jobs %s",
+		p.Percentages, p.Analysis, p.Poll, 100*p.ErrorRatio, p.Latency, p.Window, p.MetricDelay, p.Bake, p.Job)
+}
+
+// Scaled returns p with every duration but Latency divided by n.
+func (p Policy) Scaled(n int) Policy {
+	d := time.Duration(n)
+	p.Percentages = slices.Clone(p.Percentages)
+	p.Analysis, p.Poll, p.Window = p.Analysis/d, p.Poll/d, p.Window/d
+	p.MetricDelay, p.Bake, p.Job = p.MetricDelay/d, p.Bake/d, p.Job/d
+	return p
+}
+
+// Release is one row of the release part: a version, and how it is delivered.
+type Release struct {
+	// ID names the row on the command line.
+	ID string
+	// Version says what is released; Delivery how.
+	Version, Delivery string
+	// Defect is the defect's name, or empty for a correct version.
+	Defect string
+	// Progressive says the row goes through the pipeline; otherwise every
+	// region gets the version at once, as one terraform apply did.
+	Progressive bool
+}
+
+// Releases returns every release row, in the order they run: each progressive
+// bad release before its all-at-once contrast, which holds the bad version as
+// long as the pipeline took to detect it and roll it back.
+func Releases() []Release {
+	return []Release{
+		{ID: "release-bad-500", Version: "bad: GET / answers 500", Delivery: "progressive", Defect: "500", Progressive: true},
+		{ID: "release-bad-500-all-at-once", Version: "bad: GET / answers 500", Delivery: "all at once", Defect: "500"},
+		{ID: "release-bad-slow", Version: "bad: GET / answers 2 s late", Delivery: "progressive", Defect: "slow", Progressive: true},
+		{ID: "release-bad-slow-all-at-once", Version: "bad: GET / answers 2 s late", Delivery: "all at once", Defect: "slow"},
+		{ID: "release-good", Version: "good", Delivery: "progressive", Progressive: true},
+	}
+}
+
+// ReleaseIDs returns the release rows' IDs.
+func ReleaseIDs() []string {
+	var ids []string
+	for _, r := range Releases() {
+		ids = append(ids, r.ID)
+	}
+	return ids
+}
+
+// A defect is a real bug in the service's source, put in at build time with
+// go build -overlay: file with one piece of text replaced, and files added. A
+// binary built with it starts and passes /health/; only GET / is wrong.
+type defect struct {
+	name, file string
+	old, new   string
+	add        map[string]string
+}
+
+var defects = map[string]defect{
+	// The answer's status changed: what a wrong constant in a handler does.
+	"500": {name: "500", file: "handlers.go",
+		old: "answer := newJSONResponse(http.StatusOK, rootResponse{",
+		new: "answer := newJSONResponse(http.StatusInternalServerError, rootResponse{"},
+	// A call that blocks for two seconds before every answer: what a slow
+	// dependency added to the request path does.
+	"slow": {name: "slow", file: "handlers.go",
+		old: "\t\tanswer.write(w)\n",
+		new: "\t\tdefectDelay()\n\t\tanswer.write(w)\n",
+		add: map[string]string{"defect_delay.go": "package main\n\nimport \"time\"\n\n// defectDelay is the slow release's defect.\nfunc defectDelay() { time.Sleep(2 * time.Second) }\n"}},
+}
+
+// buildDefect builds the service in source with defect d into dir and returns
+// the binary's path. It fails when the defect's text is not in the source
+// exactly once, so that a change to the source cannot quietly make the defect
+// build a correct service.
+func buildDefect(ctx context.Context, source, dir string, d defect) (string, error) {
+	source, err := filepath.Abs(source)
+	if err != nil {
+		return "", err
+	}
+	orig, err := os.ReadFile(filepath.Join(source, d.file))
+	if err != nil {
+		return "", fmt.Errorf("the %s defect: %w", d.name, err)
+	}
+	if n := strings.Count(string(orig), d.old); n != 1 {
+		return "", fmt.Errorf("the %s defect: %s has %q %d times, want once; update the defect in internal/faults/release.go", d.name, d.file, d.old, n)
+	}
+	overlay := filepath.Join(dir, "defect-"+d.name)
+	if err := os.MkdirAll(overlay, 0o755); err != nil {
+		return "", err
+	}
+	files := map[string]string{d.file: strings.Replace(string(orig), d.old, d.new, 1)}
+	for name, text := range d.add {
+		files[name] = text
+	}
+	replace := map[string]string{}
+	for name, text := range files {
+		path := filepath.Join(overlay, name)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			return "", err
+		}
+		replace[filepath.Join(source, name)] = path
+	}
+	spec, err := json.Marshal(map[string]any{"Replace": replace})
+	if err != nil {
+		return "", err
+	}
+	specPath := filepath.Join(overlay, "overlay.json")
+	if err := os.WriteFile(specPath, spec, 0o644); err != nil {
+		return "", err
+	}
+	binary := filepath.Join(dir, "hello-"+d.name)
+	cmd := exec.CommandContext(ctx, "go", "build", "-overlay", specPath, "-o", binary, ".")
+	cmd.Dir = source
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the %s defect: %v\n%s", d.name, err, out)
+	}
+	return binary, nil
+}
+
+// nextPort is the port of a release's new revision, beside the old on regionPort.
+const nextPort = regionPort + 1
+
+// releaseConfig returns the two-layer configuration of the release rows:
+// clients-REGION frontends on near[i], run-REGION frontends on run[i].
+func releaseConfig(near, run []int, socket string, regions []*region) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `global
+    maxconn 8000
+    stats socket %s mode 600 level admin
+    log stdout format raw local0
+
+defaults
+    mode http
+    timeout connect 500ms
+    timeout client 30s
+    timeout server 1s
+    timeout check 1s
+    option http-server-close
+    http-reuse never
+    option httpchk
+    http-check send meth GET uri /health/
+    http-check expect status 200
+`, socket)
+	for i, r := range regions {
+		// The global load balancer, for the clients near r: r first, then the
+		// others in order; as the fault matrix's, with retries on.
+		fmt.Fprintf(&b, `
+frontend clients-%s
+    bind 127.0.0.1:%d
+    default_backend lb-%s
+
+backend lb-%s
+    balance first
+    default-server inter 250ms fastinter 250ms downinter 250ms fall 2 rise 2 observe layer7 error-limit 3 on-error mark-down maxconn 1000
+    retries 1
+    retry-on conn-failure empty-response response-timeout
+    option redispatch 1
+`, r.name, near[i], r.name, r.name)
+		order := append([]int{i}, slices.DeleteFunc(slices.Collect(func(yield func(int) bool) {
+			for j := range regions {
+				if !yield(j) {
+					return
+				}
+			}
+		}), func(j int) bool { return j == i })...)
+		for id, j := range order {
+			fmt.Fprintf(&b, "    server %s 127.0.0.1:%d id %d check\n", regions[j].name, run[j], id+1)
+		}
+	}
+	for i, r := range regions {
+		// Cloud Run's front end in r: the traffic split between revisions
+		// (weights are percentages), a request timeout of Cloud Run's order, no
+		// ejection, and a log line for every request.
+		fmt.Fprintf(&b, `
+frontend run-%s
+    bind 127.0.0.1:%d
+    log global
+    log-format "RUN %%b %%s %%ST %%Ta %%HP"
+    default_backend revisions-%s
+
+backend revisions-%s
+    balance roundrobin
+    timeout server 30s
+    default-server inter 250ms fastinter 250ms downinter 250ms fall 2 rise 2
+    server old %s:%d weight 100 check
+    server new %s:%d weight 0 check
+`, r.name, run[i], r.name, r.name, r.addr, regionPort, r.addr, nextPort)
+	}
+	return b.String()
+}
+
+// startReleaseHAProxy starts HAProxy with the release configuration, its
+// request log going to mon. Its urls are the clients' frontends, in region order.
+func startReleaseHAProxy(ctx context.Context, dir string, regions []*region, mon *monitor) (*haproxy, error) {
+	var near, run []int
+	for range regions {
+		for _, ports := range []*[]int{&near, &run} {
+			p, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			*ports = append(*ports, p)
+		}
+	}
+	socket := filepath.Join(dir, "haproxy.sock")
+	return launchHAProxy(ctx, dir, releaseConfig(near, run, socket, regions), socket, near, mon.record)
+}
+
+// served is one request a region's front end answered, as its log line says.
+type served struct {
+	at       time.Time
+	region   string
+	revision string
+	status   int // -1 when the caller went away before an answer
+	took     time.Duration
+}
+
+// monitor stands in for Cloud Monitoring: it keeps what each region's front
+// end served and evaluates deploy/terraform's two alert policies on it, per
+// region and revision, seeing only what would be visible: nothing newer than
+// the metric delay.
+type monitor struct {
+	mu        sync.Mutex
+	revisions map[string]string // "REGION/SERVER" → the revision it runs
+	requests  []served
+}
+
+func newMonitor() *monitor { return &monitor{revisions: map[string]string{}} }
+
+// setRevision records that server (old or new) of region runs revision.
+func (m *monitor) setRevision(region, server, revision string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.revisions[region+"/"+server] = revision
+}
+
+// servedBy returns, for each region whose front end sent requests to revision,
+// how long it did: from the first to the last.
+func (m *monitor) servedBy(revision string) map[string]time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	first, last := map[string]time.Time{}, map[string]time.Time{}
+	for _, s := range m.requests {
+		if s.revision != revision {
+			continue
+		}
+		if _, ok := first[s.region]; !ok {
+			first[s.region] = s.at.Add(-s.took)
+		}
+		last[s.region] = s.at
+	}
+	out := map[string]time.Duration{}
+	for region, t := range first {
+		out[region] = last[region].Sub(t)
+	}
+	return out
+}
+
+// reset forgets every request.
+func (m *monitor) reset() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.requests = nil
+}
+
+// record takes one of HAProxy's log lines: "RUN revisions-REGION SERVER STATUS
+// TA PATH". Health checks are not requests Cloud Run counts.
+func (m *monitor) record(line string) {
+	f := strings.Fields(line)
+	if len(f) != 6 || !strings.HasPrefix(f[1], "revisions-") || f[5] == "/health/" {
+		return
+	}
+	status, err1 := strconv.Atoi(f[3])
+	took, err2 := strconv.Atoi(f[4])
+	if err1 != nil || err2 != nil {
+		return
+	}
+	region := strings.TrimPrefix(f[1], "revisions-")
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.requests = append(m.requests, served{at: time.Now(), region: region, revision: m.revisions[region+"/"+f[2]],
+		status: status, took: time.Duration(took) * time.Millisecond})
+}
+
+// incident returns why one of the alert policies of region has an incident
+// open at now, or "" if none has: over the window that ended a metric delay
+// ago, a revision answered more than ErrorRatio of its requests with 5xx, or
+// its 99th percentile latency was over Latency.
+func (m *monitor) incident(region string, now time.Time, p Policy) string {
+	to := now.Add(-p.MetricDelay)
+	from := to.Add(-p.Window)
+	m.mu.Lock()
+	byRevision := map[string][]served{}
+	for _, s := range m.requests {
+		if s.region == region && !s.at.Before(from) && s.at.Before(to) {
+			byRevision[s.revision] = append(byRevision[s.revision], s)
+		}
+	}
+	m.mu.Unlock()
+	for _, revision := range slices.Sorted(func(yield func(string) bool) {
+		for k := range byRevision {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		reqs := byRevision[revision]
+		errs := 0
+		took := make([]time.Duration, len(reqs))
+		for i, s := range reqs {
+			if s.status >= 500 {
+				errs++
+			}
+			took[i] = s.took
+		}
+		if ratio := float64(errs) / float64(len(reqs)); ratio > p.ErrorRatio {
+			return fmt.Sprintf("%s in %s answered %.0f %% of %d requests with 5xx (threshold %.0f %%)", revision, region, 100*ratio, len(reqs), 100*p.ErrorRatio)
+		}
+		slices.Sort(took)
+		if p99 := took[min(len(took)-1, len(took)*99/100)]; p99 > p.Latency {
+			return fmt.Sprintf("%s in %s: p99 latency %s over %d requests (threshold %s)", revision, region, p99, len(reqs), p.Latency)
+		}
+	}
+	return ""
+}
+
+// ReleaseRow is what one release did to the load.
+type ReleaseRow struct {
+	Release Release
+	// Window is from the release's start to the end of its rollback (a bad
+	// release) or of its last step (a good one); Sent and Failed count the
+	// requests sent in it, Failures by kind. A request answered later than the
+	// policy's latency threshold counts as failed.
+	Window       time.Duration
+	Sent, Failed int
+	Failures     map[string]int
+	// Detected says an analysis failed the rollout, Detect how long after the
+	// new revision first took traffic, and Why what it saw. RolledBack says the
+	// new revision's traffic went back to the old, Rollback how long after the
+	// detection.
+	Detected, RolledBack bool
+	Detect, Rollback     time.Duration
+	Why                  string
+	// Served says, for each region whose front end sent requests to the new
+	// revision (as Cloud Run's request metrics would count them), for how long:
+	// from the first to the last.
+	Served map[string]time.Duration
+	// Everywhere says that at the end every region's answers came from the new
+	// revision, and none failed.
+	Everywhere bool
+	// Canary is the region the pipeline releases to first.
+	Canary string
+}
+
+// releaseResult is what the release did, in time since the row's load began.
+type releaseResult struct {
+	start, end, traffic  time.Duration // traffic: the new revision's first traffic
+	detected, rolledBack time.Duration
+	why                  string
+}
+
+// pipeline plays Cloud Deploy's part: the delivery pipeline's two stages (the
+// canary region, then every other region at once), the canary steps in each,
+// an analysis after each step, and the automation: advance when an analysis
+// passes, promote after the bake time, roll back when an analysis fails.
+type pipeline struct {
+	h      *harness
+	p      Policy
+	began  time.Time
+	weight map[string]int // the new revision's percentage in each region
+}
+
+// since returns the time since the row's load began.
+func (pl *pipeline) since() time.Duration { return time.Since(pl.began) }
+
+// say prints one step of the release.
+func (pl *pipeline) say(format string, args ...any) {
+	fmt.Fprintf(pl.h.o.Out, "· %s %s ", seconds(pl.since()), fmt.Sprintf(format, args...))
+}
+
+// deploy is a deploy job: after the job's time, a new revision runs binary in
+// each region of stage, and each region's front end counts it ready.
+func (pl *pipeline) deploy(stage []*region, binary, revision string) error {
+	if err := sleep(pl.h.ctx, pl.p.Job); err != nil {
+		return err
+	}
+	errs := make([]error, len(stage))
+	var wg sync.WaitGroup
+	for i, r := range stage {
+		wg.Go(func() {
+			r.next = &instance{}
+			pl.h.mon.setRevision(r.name, "new", revision)
+			errs[i] = r.next.start(pl.h.ctx, r, binary, nextPort, []string{"K_REVISION=" + revision, "SHUTDOWN_DELAY=0s"})
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, r := range stage {
+		if err := pl.h.waitUp("revisions-"+r.name, "new"); err != nil {
+			return err
+		}
+	}
+	pl.say("%s deployed in %s", revision, names(stage))
+	return nil
+}
+
+// shift gives the new revision pct % of each region's traffic in stage, raising
+// one weight before lowering the other so that no region is ever without one.
+func (pl *pipeline) shift(stage []*region, pct int) error {
+	for _, r := range stage {
+		backend := "revisions-" + r.name
+		steps := [][2]any{{"new", pct}, {"old", 100 - pct}}
+		if pct < pl.weight[r.name] {
+			slices.Reverse(steps)
+		}
+		for _, s := range steps {
+			if err := pl.h.lb.setWeight(backend, s[0].(string), s[1].(int)); err != nil {
+				return err
+			}
+		}
+		pl.weight[r.name] = pct
+	}
+	return nil
+}
+
+// analyse watches stage for the analysis's duration, reading the alert
+// policies every Poll, and returns why it failed, or "" if it passed.
+func (pl *pipeline) analyse(stage []*region) (string, error) {
+	end := time.Now().Add(pl.p.Analysis)
+	for {
+		if err := sleep(pl.h.ctx, min(pl.p.Poll, time.Until(end))); err != nil {
+			return "", err
+		}
+		for _, r := range stage {
+			if why := pl.h.mon.incident(r.name, time.Now(), pl.p); why != "" {
+				return why, nil
+			}
+		}
+		if !time.Now().Before(end) {
+			return "", nil
+		}
+	}
+}
+
+// rollback is the repair rule's rollback: after a job's time, the old revision
+// takes all of stage's traffic back.
+func (pl *pipeline) rollback(stage []*region) error {
+	if err := sleep(pl.h.ctx, pl.p.Job); err != nil {
+		return err
+	}
+	return pl.shift(stage, 0)
+}
+
+// progressive releases binary as revision through the pipeline.
+func (pl *pipeline) progressive(binary, revision string) (releaseResult, error) {
+	res := releaseResult{start: pl.since(), traffic: -1}
+	canary, rest := pl.h.regions[:1], pl.h.regions[1:]
+	for i, stage := range [][]*region{canary, rest} {
+		if i > 0 {
+			pl.say("bake %s", seconds(pl.p.Bake))
+			if err := sleep(pl.h.ctx, pl.p.Bake); err != nil {
+				return res, err
+			}
+		}
+		if err := pl.deploy(stage, binary, revision); err != nil {
+			return res, err
+		}
+		for _, pct := range append(slices.Clone(pl.p.Percentages), 100) {
+			if err := pl.shift(stage, pct); err != nil {
+				return res, err
+			}
+			if res.traffic < 0 {
+				res.traffic = pl.since()
+			}
+			pl.say("%d %%", pct)
+			if pct == 100 {
+				// Cloud Deploy runs a canary's analysis after each of its
+				// percentages, and its documentation says not in the stable
+				// phase: the stage succeeds once 100 % is deployed.
+				break
+			}
+			why, err := pl.analyse(stage)
+			if err != nil {
+				return res, err
+			}
+			if why != "" {
+				res.detected, res.why = pl.since(), why
+				pl.say("analysis failed (%s); rollback", why)
+				if err := pl.rollback(stage); err != nil {
+					return res, err
+				}
+				res.rolledBack = pl.since()
+				res.end = res.rolledBack
+				pl.say("rolled back")
+				return res, nil
+			}
+		}
+	}
+	res.end = pl.since()
+	return res, nil
+}
+
+// allAtOnce gives binary as revision every region's traffic at once, holds it
+// for hold, and puts the old revision back, as a person would.
+func (pl *pipeline) allAtOnce(binary, revision string, hold time.Duration) (releaseResult, error) {
+	res := releaseResult{start: pl.since()}
+	if err := pl.deploy(pl.h.regions, binary, revision); err != nil {
+		return res, err
+	}
+	if err := pl.shift(pl.h.regions, 100); err != nil {
+		return res, err
+	}
+	res.traffic = pl.since()
+	pl.say("100 %% everywhere; held %s", seconds(hold))
+	if err := sleep(pl.h.ctx, hold); err != nil {
+		return res, err
+	}
+	if err := pl.shift(pl.h.regions, 0); err != nil {
+		return res, err
+	}
+	res.end = pl.since()
+	pl.say("put back by hand")
+	return res, nil
+}
+
+// waitUp waits until HAProxy counts server of backend up.
+func (h *harness) waitUp(backend, server string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if up, err := h.lb.up(backend, server); err == nil && up {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("haproxy did not count %s/%s up within 10s; haproxy said:\n%s", backend, server, h.lb.output())
+		}
+		if err := sleep(h.ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// waitServingNear waits until the clients near every region are served by
+// that region's old revision: 20 answers in a row each.
+func (h *harness) waitServingNear() error {
+	client := newClient()
+	defer client.CloseIdleConnections()
+	for i, r := range h.regions {
+		deadline := time.Now().Add(15 * time.Second)
+		for inARow := 0; inARow < 20; {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the clients near %s were not served by it within 15s; haproxy said:\n%s", r.name, h.lb.output())
+			}
+			if o := get(client, h.lb.urls[i]); o.failure == "" && o.region == r.name && o.revision == "" {
+				inARow++
+			} else {
+				inARow = 0
+				if err := sleep(h.ctx, 50*time.Millisecond); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// releaseRow runs one release under load and measures it. hold is how long an
+// all-at-once release is held.
+func (h *harness) releaseRow(rel Release, binary string, hold time.Duration) (ReleaseRow, error) {
+	if err := h.waitServingNear(); err != nil {
+		return ReleaseRow{}, err
+	}
+	h.mon.reset()
+	revision := "hello-00002-" + strings.TrimPrefix(rel.ID, "release-")
+	fmt.Fprintf(h.o.Out, "%-28s %s ", rel.ID, rel.Version)
+
+	began := time.Now()
+	pl := &pipeline{h: h, p: h.policy, began: began, weight: map[string]int{}}
+	defer h.resetRelease(pl)
+	loadCtx, stopLoad := context.WithCancel(h.ctx)
+	defer stopLoad()
+	done := make(chan []outcome, 1)
+	go func() { done <- openLoop(loadCtx, h.lb.urls, h.o.Rate, began) }()
+
+	if err := sleep(h.ctx, h.o.Before); err != nil {
+		return ReleaseRow{}, err
+	}
+	var res releaseResult
+	var err error
+	if rel.Progressive {
+		res, err = pl.progressive(binary, revision)
+	} else {
+		res, err = pl.allAtOnce(binary, revision, hold)
+	}
+	if err != nil {
+		return ReleaseRow{}, err
+	}
+	if err := sleep(h.ctx, h.o.After); err != nil {
+		return ReleaseRow{}, err
+	}
+	ended := time.Since(began)
+	stopLoad()
+	outcomes := <-done
+	fmt.Fprintln(h.o.Out, "· done")
+	var regions []string
+	for _, r := range h.regions {
+		regions = append(regions, r.name)
+	}
+	row := measureRelease(outcomes, res, revision, h.policy.Latency, ended, h.o.After, regions)
+	row.Release, row.Canary, row.Served = rel, h.regions[0].name, h.mon.servedBy(revision)
+	return row, nil
+}
+
+// resetRelease puts every region's traffic back on the old revision and stops
+// the new revision's instances, outside any measured window.
+func (h *harness) resetRelease(pl *pipeline) {
+	pl.shift(h.regions, 0)
+	for _, r := range h.regions {
+		if r.next != nil {
+			r.next.stop()
+			r.next = nil
+		}
+	}
+}
+
+// measureRelease reduces a release row's outcomes to its figures. Times are
+// since the load began; the last `after` of the row is its end state.
+func measureRelease(outcomes []outcome, res releaseResult, revision string, late, ended, after time.Duration, regions []string) ReleaseRow {
+	row := ReleaseRow{Failures: map[string]int{}, Window: res.end - res.start, Why: res.why}
+	if res.detected > 0 {
+		row.Detected, row.Detect = true, res.detected-res.traffic
+	}
+	if res.rolledBack > 0 {
+		row.RolledBack, row.Rollback = true, res.rolledBack-res.detected
+	}
+	endNew, endAll := map[string]int{}, map[string]int{}
+	for _, o := range outcomes {
+		failure := o.failure
+		if failure == "" && o.latency > late {
+			failure = fmt.Sprintf("answered after %s", late)
+		}
+		if o.start >= res.start && o.start < res.end {
+			row.Sent++
+			if failure != "" {
+				row.Failed++
+				row.Failures[failure]++
+			}
+		}
+		if o.start >= ended-after {
+			region := regions[o.client]
+			endAll[region]++
+			if failure == "" && o.revision == revision && o.servedBy == region {
+				endNew[region]++
+			}
+		}
+	}
+	row.Everywhere = true
+	for _, r := range regions {
+		if endAll[r] == 0 || endNew[r] != endAll[r] {
+			row.Everywhere = false
+		}
+	}
+	return row
+}
+
+// ReleaseGoal returns what a release row must show, or "" for a contrast.
+func ReleaseGoal(r Release) string {
+	switch {
+	case !r.Progressive:
+		return ""
+	case r.Defect != "":
+		return "detected and rolled back; at most 1 % failed; no region but the canary serves it"
+	default:
+		return "every region ends on it; none failed; no rollback"
+	}
+}
+
+// MissedRelease returns why row missed its goal, or "" if it met it.
+func MissedRelease(row ReleaseRow) string {
+	r := row.Release
+	var why []string
+	switch {
+	case !r.Progressive:
+		return ""
+	case r.Defect != "":
+		if !row.Detected || !row.RolledBack {
+			why = append(why, "not detected and rolled back")
+		}
+		if row.Sent == 0 || float64(row.Failed) > 0.01*float64(row.Sent) {
+			why = append(why, fmt.Sprintf("%d of %d failed, more than 1 %%", row.Failed, row.Sent))
+		}
+		for region := range row.Served {
+			if region != row.Canary {
+				why = append(why, region+" served it")
+			}
+		}
+	default:
+		if row.Failed > 0 {
+			why = append(why, fmt.Sprintf("%d failed", row.Failed))
+		}
+		if row.Detected {
+			why = append(why, "rolled back: "+row.Why)
+		}
+		if !row.Everywhere {
+			why = append(why, "not every region ended on it")
+		}
+	}
+	slices.Sort(why)
+	return strings.Join(why, "; ")
+}
+
+func names(rs []*region) string {
+	var n []string
+	for _, r := range rs {
+		n = append(n, r.name)
+	}
+	return strings.Join(n, ", ")
+}

@@ -30,6 +30,10 @@ export KO_DOCKER_REPO
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 export VERSION
 
+.PHONY: toolchain
+toolchain: ## Print the Go that builds everything (go.mod's toolchain line), for .ci/run and the workflow.
+	@echo $(GOTOOLCHAIN)
+
 .PHONY: help
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)

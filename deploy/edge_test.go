@@ -165,7 +165,7 @@ func TestTheLoadBalancerLogsRequests(t *testing.T) {
 	}
 }
 
-func TestTheRegistryScansWhatItStoresAndKeepsWhatWasReleased(t *testing.T) {
+func TestTheRegistryScansWhatItStoresAndDeletesOnlyLongUntaggedImages(t *testing.T) {
 	c := load(t)
 	repo := c.resource(t, "google_artifact_registry_repository.containers")
 	if got := literal(t, attr(t, repo, "format")).AsString(); got != "DOCKER" {

@@ -298,8 +298,9 @@ func TestTheCanaryRegionComesFirstAndEveryRegionIsDeployedExactlyOnce(t *testing
 	if resourceRef(t, field(stages.Exprs[1], "target")) != "google_clouddeploy_target.others" {
 		t.Errorf("the second stage's target is not the multi-target")
 	}
-	if rs := refs(field(stages.Exprs[1], "regions")); !slices.Equal(rs, []string{"local.others"}) {
-		t.Errorf("the second stage's analysis reads the alerts of %v, want local.others", rs)
+	// The bake is not analysed, so the second stage watches the canary region too.
+	if got := string(mustSource(t, field(stages.Exprs[1], "regions"))); got != "concat(local.others, [var.canary_region])" {
+		t.Errorf("the second stage's analysis reads the alerts of %s, want concat(local.others, [var.canary_region])", got)
 	}
 	pipeline := c.resource(t, "google_clouddeploy_delivery_pipeline.hello")
 	dyn, content := dynamicContent(t, child(t, pipeline, "serial_pipeline"), "stages")
@@ -401,6 +402,11 @@ func TestEachStageIsACanaryWithAnAnalysisOfItsOwnRegionsThresholdsFromTheVariabl
 		}
 		if got := literal(t, attr(t, cond, "duration")).AsString(); got != "0s" {
 			t.Errorf("alert policy %s waits %s before it opens, want 0s: the analysis's time is the wait", name, got)
+		}
+		// A rolled-back revision sends no more data; its alert must close rather
+		// than fail every release after it until auto_close.
+		if got := literal(t, attr(t, cond, "evaluation_missing_data")).AsString(); got != "EVALUATION_MISSING_DATA_INACTIVE" {
+			t.Errorf("alert policy %s treats missing data as %s, want EVALUATION_MISSING_DATA_INACTIVE", name, got)
 		}
 		for _, agg := range []string{"aggregations", "denominator_aggregations"} {
 			if agg == "denominator_aggregations" && name == "latency" {
@@ -568,5 +574,22 @@ func TestTheFaultHarnessRunsTheTerraformPolicy(t *testing.T) {
 	}
 	if got := number("alert_error_ratio"); got != p.ErrorRatio {
 		t.Errorf("alert_error_ratio = %v, the harness's = %v", got, p.ErrorRatio)
+	}
+}
+
+// TestTheDeployerMayDeployWhatTheManifestAsks: turning the invoker IAM check off
+// takes run.services.setIamPolicy, which run.admin has and run.developer lacks;
+// without it the first release fails.
+func TestTheDeployerMayDeployWhatTheManifestAsks(t *testing.T) {
+	c := load(t)
+	roles := stringList(t, c.resource(t, "google_project_iam_member.deployer").Body.Attributes["for_each"].Expr.(*hclsyntax.FunctionCallExpr).Args[0])
+	for _, want := range []string{"roles/clouddeploy.jobRunner", "roles/run.admin", "roles/monitoring.alertViewer"} {
+		if !slices.Contains(roles, want) {
+			t.Errorf("the deployer's roles %v lack %s", roles, want)
+		}
+	}
+	m := loadManifest(t)
+	if a, _ := m.at(t, "metadata", "annotations").(map[string]any); a["run.googleapis.com/invoker-iam-disabled"] == "true" && !slices.Contains(roles, "roles/run.admin") {
+		t.Errorf("the manifest turns the invoker check off, and the deployer cannot")
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/example/hello/e2e/internal/imageinfo"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
@@ -222,8 +223,8 @@ func TestImage(t *testing.T) {
 	})
 }
 
-// inspect fetches ref from reg and reads it.
-func inspect(t *testing.T, reg *registry, ref string) imageinfo.Info {
+// fetchImage fetches the image ref from reg.
+func fetchImage(t *testing.T, reg *registry, ref string) v1.Image {
 	t.Helper()
 	r, err := name.ParseReference(ref)
 	if err != nil {
@@ -233,7 +234,13 @@ func inspect(t *testing.T, reg *registry, ref string) imageinfo.Info {
 	if err != nil {
 		t.Fatalf("fetching %s: %v", ref, err)
 	}
-	info, err := imageinfo.Inspect(img)
+	return img
+}
+
+// inspect fetches ref from reg and reads it.
+func inspect(t *testing.T, reg *registry, ref string) imageinfo.Info {
+	t.Helper()
+	info, err := imageinfo.Inspect(fetchImage(t, reg, ref))
 	if err != nil {
 		t.Fatalf("inspecting %s: %v", ref, err)
 	}
@@ -306,15 +313,7 @@ func koLogin(t *testing.T, env []string, reg *registry, password string) {
 // sbomText returns the SBOM stored under ref.
 func sbomText(t *testing.T, reg *registry, ref string) string {
 	t.Helper()
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := remote.Image(r, reg.options()...)
-	if err != nil {
-		t.Fatalf("fetching the SBOM %s: %v", ref, err)
-	}
-	layers, err := img.Layers()
+	layers, err := fetchImage(t, reg, ref).Layers()
 	if err != nil || len(layers) == 0 {
 		t.Fatalf("the SBOM %s has no layer (%v)", ref, err)
 	}

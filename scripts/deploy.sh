@@ -18,7 +18,7 @@ terraform() {
 }
 
 if [ -n "${IMAGE:-}" ]; then
-  echo "deploy: make deploy applies the infrastructure and takes no IMAGE; release $IMAGE with: make release IMAGE=$IMAGE" >&2
+  echo "deploy: make deploy applies the infrastructure and takes no IMAGE (unset it); release $IMAGE with: make release IMAGE=$IMAGE" >&2
   exit 1
 fi
 

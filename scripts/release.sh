@@ -7,8 +7,10 @@
 # An image that make verify rejects is refused unless ALLOW_UNSIGNED=1. Where the
 # pipeline is comes from DELIVERY_PIPELINE, DELIVERY_REGION and RELEASE_STAGING_DIR,
 # or, when they are unset, from deploy/terraform's outputs on this machine.
-# RELEASE names the release (default: the service, the digest's first 12 digits and
-# the time). GCLOUD_BIN replaces gcloud (the end-to-end test records the call).
+# RELEASE names the release (default: the pipeline's name, the digest's first 12
+# digits and the time). GCLOUD_BIN replaces gcloud (the end-to-end test records the
+# call). It needs gcloud, logged in (gcloud auth login) as someone who may create
+# releases in the pipeline (RELEASES.md, "The roles").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/cosign.sh
@@ -55,11 +57,10 @@ n=$(grep -c -- "$reference\$" deploy/service.yaml || true)
 [ "$n" = 1 ] || die "deploy/service.yaml has '$reference' $n times, want once"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-sed "s|$reference\$|image: $IMAGE|" deploy/service.yaml >"$dir/service.yaml"
+sed "s|${reference//./\\.}\$|image: $IMAGE|" deploy/service.yaml >"$dir/service.yaml"
 
-service=$(sed -n 's/^  name: //p' deploy/service.yaml | head -n 1)
 digest=${IMAGE##*@sha256:}
-name=${RELEASE:-$service-${digest:0:12}-$(date -u +%Y%m%d-%H%M%S)}
+name=${RELEASE:-$pipeline-${digest:0:12}-$(date -u +%Y%m%d-%H%M%S)}
 [[ "$name" =~ ^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$ ]] ||
   die "RELEASE=$name: a release name is lower-case letters, digits and hyphens, at most 63, starting with a letter"
 

@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -109,13 +108,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if !*quick {
 		if len(res.Faults) > 0 {
-			if err := writeReport(*out, faultsReport(o, res.Faults, started)); err != nil {
+			if err := writeReport(*out, "Failover under faults", faultsReport(o, res.Faults, started)); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "\nwrote %s\n", *out)
 		}
 		if len(res.Releases) > 0 {
-			if err := writeReport(*releasesOut, releasesReport(o, res.Releases, started)); err != nil {
+			if err := writeReport(*releasesOut, "Releases", releasesReport(o, res.Releases, started)); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "\nwrote %s\n", *releasesOut)
@@ -168,10 +167,13 @@ func releasesReport(o faults.Options, rows []faults.ReleaseRow, started time.Tim
 	var b strings.Builder
 	b.WriteString(machine(o, started))
 	p := faults.ReleasePolicy()
-	fmt.Fprintf(&b, "Load: %d requests a second, open loop, a third from the clients near each region. The policy is\n", o.Rate)
-	fmt.Fprintf(&b, "deploy/terraform's, every duration divided by %d: %s.\n", faults.ReleaseTimeScale, p)
-	fmt.Fprintf(&b, "Here that is: %s. Sent and failed count the requests sent from the release's start to the end of\n", p.Scaled(faults.ReleaseTimeScale))
-	fmt.Fprintf(&b, "its rollback (or of its last step); an answer later than %s counts as failed.\n\n", p.Latency)
+	fmt.Fprintf(&b, "Load: %d requests a second, open loop, 1/%d from the clients near each region (%s; the canary is %s).\n",
+		o.Rate, len(o.Regions), strings.Join(o.Regions, ", "), o.Regions[0])
+	fmt.Fprintf(&b, "Policy: %s.\n", p)
+	fmt.Fprintf(&b, "Every duration divided by %d: %s.\n", faults.ReleaseTimeScale, p.Scaled(faults.ReleaseTimeScale))
+	fmt.Fprintf(&b, "Sent and failed count the requests sent from the release's start to the end of its rollback (or of its\n")
+	fmt.Fprintf(&b, "last step); an answer later than %s counts as failed. Detection is timed from the new revision's first\n", p.Latency)
+	fmt.Fprintf(&b, "traffic; its 2 s of latency, for the slow release, are not scaled.\n\n")
 	faults.WriteReleases(&b)
 	fmt.Fprintln(&b)
 	faults.WriteReleaseTable(&b, rows)
@@ -179,8 +181,9 @@ func releasesReport(o faults.Options, rows []faults.ReleaseRow, started time.Tim
 }
 
 // writeReport writes report between the markers in path, keeping the text
-// around them, or makes the file if it has no markers.
-func writeReport(path, report string) error {
+// around them. A file without markers keeps all its text and gets the report at
+// its end; a file that does not exist is made, with title.
+func writeReport(path, title, report string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n<!-- Written by `make faults` (cmd/faults); edit the text outside the markers. -->\n\n%s%s\n", beginMarker, report, endMarker)
 	old, err := os.ReadFile(path)
@@ -189,9 +192,12 @@ func writeReport(path, report string) error {
 	}
 	text := string(old)
 	i, j := strings.Index(text, beginMarker), strings.Index(text, endMarker)
-	if i < 0 || j < i {
-		text = "# " + strings.TrimSuffix(filepath.Base(path), ".md") + "\n\n" + b.String()
-	} else {
+	switch {
+	case len(old) == 0:
+		text = "# " + title + "\n\n" + b.String()
+	case i < 0 || j < i:
+		text = strings.TrimRight(text, "\n") + "\n\n" + b.String()
+	default:
 		text = text[:i] + b.String() + strings.TrimPrefix(text[j+len(endMarker):], "\n")
 	}
 	return os.WriteFile(path, []byte(text), 0o644)

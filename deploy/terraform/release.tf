@@ -29,10 +29,13 @@ locals {
     runtime_service_account = google_service_account.runtime.email
   }
 
-  # The two stages, in promotion order, with the alert policies each one's analysis reads.
+  # The two stages, in promotion order, with the regions whose alert policies each
+  # one's analysis reads. The second reads the canary region's too: the bake itself is
+  # not analysed (a promotion only waits), so an alert there after its last step
+  # still stops the release before it goes further.
   stages = [
     { target = google_clouddeploy_target.region[var.canary_region].name, regions = [var.canary_region] },
-    { target = google_clouddeploy_target.others.name, regions = local.others },
+    { target = google_clouddeploy_target.others.name, regions = concat(local.others, [var.canary_region]) },
   ]
 }
 
@@ -48,8 +51,10 @@ resource "google_project_iam_member" "deployer" {
     # Cloud Deploy's own job permissions: its configuration, logs, and the objects of
     # its render and release storage.
     "roles/clouddeploy.jobRunner",
-    # Creating and replacing the Cloud Run services and their revisions.
-    "roles/run.developer",
+    # Creating and replacing the Cloud Run services and their revisions. Not the
+    # narrower run.developer: the manifest turns the invoker IAM check off, which
+    # takes run.services.setIamPolicy (Cloud Run's "Allowing public access" page).
+    "roles/run.admin",
     # The analysis reads the alert policies and their open alerts. Google's analysis
     # page names the first, its analysis quickstart the second; both are read-only.
     "roles/monitoring.alertPolicyViewer",
@@ -107,11 +112,13 @@ resource "google_service_account_iam_member" "ci_acts_as_deployer" {
   member             = "serviceAccount:${var.ci_service_account}"
 }
 
+# gcloud reads the staging bucket (storage.buckets.get) before it uploads into it
+# (storage.objects.create): a bucket reader and an object creator, on this bucket only.
 resource "google_storage_bucket_iam_member" "ci_stages_releases" {
-  count  = var.ci_service_account == "" ? 0 : 1
-  bucket = google_storage_bucket.releases.name
-  role   = "roles/storage.objectUser"
-  member = "serviceAccount:${var.ci_service_account}"
+  for_each = var.ci_service_account == "" ? toset([]) : toset(["roles/storage.legacyBucketReader", "roles/storage.objectCreator"])
+  bucket   = google_storage_bucket.releases.name
+  role     = each.key
+  member   = "serviceAccount:${var.ci_service_account}"
 }
 
 # Where `gcloud deploy releases create` uploads each release's source (the
@@ -301,6 +308,9 @@ resource "google_monitoring_alert_policy" "errors" {
       comparison         = "COMPARISON_GT"
       threshold_value    = var.alert_error_ratio
       duration           = "0s"
+      # A revision that no longer gets traffic (one rolled back) sends no data:
+      # its alert closes, rather than stay open and fail the next release.
+      evaluation_missing_data = "EVALUATION_MISSING_DATA_INACTIVE"
 
       aggregations {
         alignment_period     = "${var.alert_window_seconds}s"
@@ -338,6 +348,8 @@ resource "google_monitoring_alert_policy" "latency" {
       comparison      = "COMPARISON_GT"
       threshold_value = var.alert_latency_ms
       duration        = "0s"
+      # As for errors: a revision without traffic closes its alert.
+      evaluation_missing_data = "EVALUATION_MISSING_DATA_INACTIVE"
 
       aggregations {
         alignment_period     = "${var.alert_window_seconds}s"

@@ -243,8 +243,8 @@ func Run(ctx context.Context, o Options) (res Results, err error) {
 	if len(releases) == 0 {
 		return res, nil
 	}
-	fmt.Fprintf(o.Out, "releases: the clients near each region send a third of the load; canary %s; policy scaled 1/%d in time: %s\n",
-		h.regions[0].name, ReleaseTimeScale, h.policy)
+	fmt.Fprintf(o.Out, "releases: the clients near each region send 1/%d of the load; canary %s; policy scaled 1/%d in time: %s\n",
+		len(h.regions), h.regions[0].name, ReleaseTimeScale, h.policy)
 	if h.lb, err = startReleaseHAProxy(ctx, o.Dir, h.regions, h.mon); err != nil {
 		return res, err
 	}
@@ -421,18 +421,21 @@ func (h *harness) slow(r *region, d time.Duration) error {
 	return h.lb.setServerAddr(r.name, "127.0.0.1", h.proxies[r.name])
 }
 
-// waitServing waits until the load balancer sends every request to r: 20
-// answers in a row from it.
-func (h *harness) waitServing(r *region) error {
+// waitServing waits until the load balancer sends every request to r.
+func (h *harness) waitServing(r *region) error { return h.waitServedBy(h.lb.url, r) }
+
+// waitServedBy waits until requests to url are answered by r's serving
+// instance: 20 answers in a row from it, none naming a release's revision.
+func (h *harness) waitServedBy(url string, r *region) error {
 	deadline := time.Now().Add(15 * time.Second)
 	client := newClient()
 	defer client.CloseIdleConnections()
 	inARow := 0
 	for inARow < 20 {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the load balancer did not send traffic back to %s within 15s; haproxy said:\n%s", r.name, h.lb.output())
+			return fmt.Errorf("requests to %s were not answered by %s within 15s; haproxy said:\n%s", url, r.name, h.lb.output())
 		}
-		if o := get(client, h.lb.url); o.failure == "" && o.region == r.name {
+		if o := get(client, url); o.failure == "" && o.region == r.name && o.revision == "" {
 			inARow++
 		} else {
 			inARow = 0

@@ -341,13 +341,6 @@ func (m *monitor) servedBy(revision string) map[string]time.Duration {
 	return out
 }
 
-// reset forgets every request.
-func (m *monitor) reset() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.requests = nil
-}
-
 // record takes one of HAProxy's log lines: "RUN revisions-REGION SERVER STATUS
 // TA PATH". Health checks are not requests Cloud Run counts.
 func (m *monitor) record(line string) {
@@ -552,6 +545,12 @@ func (pl *pipeline) progressive(binary, revision string) (releaseResult, error) 
 		if err := pl.deploy(stage, binary, revision); err != nil {
 			return res, err
 		}
+		// The second stage's analysis also reads the canary region's alerts,
+		// which is how an alert there after the bake still stops the release.
+		watched := stage
+		if i > 0 {
+			watched = append(slices.Clone(rest), canary...)
+		}
 		for _, pct := range append(slices.Clone(pl.p.Percentages), 100) {
 			if err := pl.shift(stage, pct); err != nil {
 				return res, err
@@ -566,7 +565,7 @@ func (pl *pipeline) progressive(binary, revision string) (releaseResult, error) 
 				// phase: the stage succeeds once 100 % is deployed.
 				break
 			}
-			why, err := pl.analyse(stage)
+			why, err := pl.analyse(watched)
 			if err != nil {
 				return res, err
 			}
@@ -627,49 +626,56 @@ func (h *harness) waitUp(backend, server string) error {
 }
 
 // waitServingNear waits until the clients near every region are served by
-// that region's old revision: 20 answers in a row each.
+// that region's old revision.
 func (h *harness) waitServingNear() error {
-	client := newClient()
-	defer client.CloseIdleConnections()
 	for i, r := range h.regions {
-		deadline := time.Now().Add(15 * time.Second)
-		for inARow := 0; inARow < 20; {
-			if time.Now().After(deadline) {
-				return fmt.Errorf("the clients near %s were not served by it within 15s; haproxy said:\n%s", r.name, h.lb.output())
-			}
-			if o := get(client, h.lb.urls[i]); o.failure == "" && o.region == r.name && o.revision == "" {
-				inARow++
-			} else {
-				inARow = 0
-				if err := sleep(h.ctx, 50*time.Millisecond); err != nil {
-					return err
-				}
-			}
+		if err := h.waitServedBy(h.lb.urls[i], r); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
 // releaseRow runs one release under load and measures it. hold is how long an
-// all-at-once release is held.
-func (h *harness) releaseRow(rel Release, binary string, hold time.Duration) (ReleaseRow, error) {
+// all-at-once release is held. The monitor keeps what earlier rows served, as
+// Cloud Monitoring would: an alert of an earlier row's revision still open
+// fails this row's analysis.
+func (h *harness) releaseRow(rel Release, binary string, hold time.Duration) (row ReleaseRow, err error) {
 	if err := h.waitServingNear(); err != nil {
 		return ReleaseRow{}, err
 	}
-	h.mon.reset()
 	revision := "hello-00002-" + strings.TrimPrefix(rel.ID, "release-")
 	fmt.Fprintf(h.o.Out, "%-28s %s ", rel.ID, rel.Version)
 
 	began := time.Now()
 	pl := &pipeline{h: h, p: h.policy, began: began, weight: map[string]int{}}
-	defer h.resetRelease(pl)
+	defer func() { err = errors.Join(err, h.resetRelease(pl)) }()
 	loadCtx, stopLoad := context.WithCancel(h.ctx)
-	defer stopLoad()
 	done := make(chan []outcome, 1)
 	go func() { done <- openLoop(loadCtx, h.lb.urls, h.o.Rate, began) }()
-
-	if err := sleep(h.ctx, h.o.Before); err != nil {
+	res, err := pl.run(rel, binary, revision, hold)
+	ended := time.Since(began)
+	// The load ends here on every path, so that no request of this row is still
+	// in flight when the next row or the clean-up begins.
+	stopLoad()
+	outcomes := <-done
+	if err != nil {
 		return ReleaseRow{}, err
+	}
+	fmt.Fprintln(h.o.Out, "· done")
+	var regions []string
+	for _, r := range h.regions {
+		regions = append(regions, r.name)
+	}
+	row = measureRelease(outcomes, res, revision, h.policy.Latency, ended, h.o.After, regions)
+	row.Release, row.Canary, row.Served = rel, h.regions[0].name, h.mon.servedBy(revision)
+	return row, nil
+}
+
+// run waits Before, releases, and waits After: the part of a row under load.
+func (pl *pipeline) run(rel Release, binary, revision string, hold time.Duration) (releaseResult, error) {
+	if err := sleep(pl.h.ctx, pl.h.o.Before); err != nil {
+		return releaseResult{}, err
 	}
 	var res releaseResult
 	var err error
@@ -679,34 +685,22 @@ func (h *harness) releaseRow(rel Release, binary string, hold time.Duration) (Re
 		res, err = pl.allAtOnce(binary, revision, hold)
 	}
 	if err != nil {
-		return ReleaseRow{}, err
+		return res, err
 	}
-	if err := sleep(h.ctx, h.o.After); err != nil {
-		return ReleaseRow{}, err
-	}
-	ended := time.Since(began)
-	stopLoad()
-	outcomes := <-done
-	fmt.Fprintln(h.o.Out, "· done")
-	var regions []string
-	for _, r := range h.regions {
-		regions = append(regions, r.name)
-	}
-	row := measureRelease(outcomes, res, revision, h.policy.Latency, ended, h.o.After, regions)
-	row.Release, row.Canary, row.Served = rel, h.regions[0].name, h.mon.servedBy(revision)
-	return row, nil
+	return res, sleep(pl.h.ctx, pl.h.o.After)
 }
 
 // resetRelease puts every region's traffic back on the old revision and stops
 // the new revision's instances, outside any measured window.
-func (h *harness) resetRelease(pl *pipeline) {
-	pl.shift(h.regions, 0)
+func (h *harness) resetRelease(pl *pipeline) error {
+	err := pl.shift(h.regions, 0)
 	for _, r := range h.regions {
 		if r.next != nil {
 			r.next.stop()
 			r.next = nil
 		}
 	}
+	return err
 }
 
 // measureRelease reduces a release row's outcomes to its figures. Times are

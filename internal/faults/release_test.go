@@ -132,7 +132,8 @@ func TestMonitorOpensAnIncidentPerRegionAndRevisionOnlyOnceTheMetricsAreVisible(
 		}
 	}
 
-	m.reset()
+	m = newMonitor()
+	m.setRevision("europe-west1", "new", "hello-00002")
 	m.record("RUN revisions-europe-west1 new 200 1200 /")
 	if got := m.incident("europe-west1", time.Now().Add(3500*time.Millisecond), p); !strings.Contains(got, "p99 latency 1.2s") {
 		t.Errorf("after a 1.2 s answer, incident = %q, want the p99 latency over the threshold", got)

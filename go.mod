@@ -1,6 +1,6 @@
 module github.com/example/hello
 
-go 1.26.9
+go 1.26.8
 
 toolchain go1.26.10
 

@@ -1,6 +1,6 @@
 module github.com/example/hello/deploy
 
-go 1.26.9
+go 1.26.8
 
 require (
 	github.com/hashicorp/hcl/v2 v2.25.0

@@ -115,16 +115,12 @@ func TestImage(t *testing.T) {
 			t.Errorf("binary is not stripped: .symtab %v, debug sections %q", b.Symtab, b.Debug)
 		}
 		// The base is taken by tag (.ko.yaml), so the image must say which one it got.
-		baseRef, err := name.ParseReference(base)
+		baseDigest, err := fetchImage(t, reg, base).Digest()
 		if err != nil {
 			t.Fatal(err)
 		}
-		baseDesc, err := remote.Head(baseRef, reg.options()...)
-		if err != nil {
-			t.Fatalf("reading the base %s: %v", base, err)
-		}
-		if got := info.Annotations[imageinfo.BaseDigest]; got != baseDesc.Digest.String() {
-			t.Errorf("annotation %s = %q, want the base's digest %s", imageinfo.BaseDigest, got, baseDesc.Digest)
+		if got := info.Annotations[imageinfo.BaseDigest]; got != baseDigest.String() {
+			t.Errorf("annotation %s = %q, want the base's digest %s", imageinfo.BaseDigest, got, baseDigest)
 		}
 		if got := info.Annotations[imageinfo.BaseName]; got != base {
 			t.Errorf("annotation %s = %q, want %q", imageinfo.BaseName, got, base)

@@ -38,14 +38,7 @@ func haproxyConfig(port int, socket string, regions []*region, retries bool) str
 	fmt.Fprintf(&b, `global
     maxconn 4000
     stats socket %s mode 600 level admin
-
-defaults
-    mode http
-    timeout connect 500ms
-    timeout client 30s
-    timeout server 1s
-    timeout check 1s
-
+`+haproxyDefaults+`
 frontend hello
     bind 127.0.0.1:%d
     default_backend regions
@@ -72,6 +65,17 @@ backend regions
 	}
 	return b.String()
 }
+
+// haproxyDefaults are the timeouts both configurations share: the load
+// balancer's per-try timeout (server) and its health checks' (check).
+const haproxyDefaults = `
+defaults
+    mode http
+    timeout connect 500ms
+    timeout client 30s
+    timeout server 1s
+    timeout check 1s
+`
 
 // ExampleConfig returns the configuration a run uses, with the default regions
 // and the frontend on port 8000, for the report.

@@ -213,14 +213,7 @@ func releaseConfig(near, run []int, socket string, regions []*region) string {
     maxconn 8000
     stats socket %s mode 600 level admin
     log stdout format raw local0
-
-defaults
-    mode http
-    timeout connect 500ms
-    timeout client 30s
-    timeout server 1s
-    timeout check 1s
-    option http-server-close
+`+haproxyDefaults+`    option http-server-close
     http-reuse never
     option httpchk
     http-check send meth GET uri /health/

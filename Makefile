@@ -122,7 +122,7 @@ faults: ## As root: the fault matrix (SIGTERM, SIGKILL, SIGSTOP, cut link, laten
 	$(GO) run ./cmd/faults -binary bin/hello -toxiproxy bin/toxiproxy -source . $(if $(QUICK),-quick)
 
 .PHONY: bench
-bench: ## Measure hello against bare net/http and the echo design, side by side; writes BENCHMARKS.md (about 4 minutes).
+bench: ## Measure hello against a well-written net/http service, bare net/http and the echo design, side by side; writes BENCHMARKS.md (about 6 minutes; BENCH_FLAGS=-before=REV adds the service at REV).
 	taskset -c 1 $(GO) -C bench run ./cmd/bench $(BENCH_FLAGS)
 
 FUZZTIME ?= 1m

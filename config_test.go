@@ -204,17 +204,21 @@ func TestBadConfigIsAnErrorNamingTheVariable(t *testing.T) {
 
 func TestRunRejectsArguments(t *testing.T) {
 	t.Parallel()
-	err := run(t.Context(), []string{"hello", "serve"}, mapEnv(nil), io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), `unexpected argument "serve"`) {
-		t.Errorf("run(hello serve) = %v, want an unexpected argument error", err)
+	for _, args := range [][]string{{"serve"}, {"-x"}, {"-version", "serve"}, {"-h", "serve"}} {
+		err := run(t.Context(), append([]string{"hello"}, args...), mapEnv(nil), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), `unexpected argument "`+args[len(args)-1]+`"`) {
+			t.Errorf("run(hello %s) = %v, want an unexpected argument error naming %q", strings.Join(args, " "), err, args[len(args)-1])
+		}
 	}
 	stdout := new(syncBuffer)
 	if err := run(t.Context(), []string{"hello", "-version"}, mapEnv(nil), stdout, io.Discard); err != nil || stdout.Len() == 0 {
 		t.Errorf("run(hello -version) = %v with output %q, want a version and nil", err, stdout)
 	}
-	stderr := new(syncBuffer)
-	if err := run(t.Context(), []string{"hello", "-h"}, mapEnv(nil), io.Discard, stderr); err != nil || !strings.Contains(stderr.String(), "SHUTDOWN_DELAY") {
-		t.Errorf("run(hello -h) = %v with help %q, want nil and the configuration list", err, stderr)
+	for _, help := range []string{"-h", "-help", "--help"} {
+		stderr := new(syncBuffer)
+		if err := run(t.Context(), []string{"hello", help}, mapEnv(nil), io.Discard, stderr); err != nil || !strings.Contains(stderr.String(), "SHUTDOWN_DELAY") {
+			t.Errorf("run(hello %s) = %v with help %q, want nil and the configuration list", help, err, stderr)
+		}
 	}
 }
 

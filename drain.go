@@ -16,7 +16,8 @@ import (
 // once (see unread).
 const drainGrace = 50 * time.Millisecond
 
-// drainListener is a net.Listener that loses no connection when it stops.
+// drainListener is a net.Listener that loses no connection when it stops, and
+// cuts off connections that stay too long in one phase (limits.go).
 //
 // Two things are lost by a plain http.Server.Shutdown, and drainListener keeps
 // both. Closing a listening socket on Linux resets every connection still in its
@@ -30,6 +31,9 @@ type drainListener struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	limits    connLimits
+	stopSweep chan struct{} // closed by Close
+
 	mu    sync.Mutex
 	conns map[*trackedConn]struct{}
 	// queued holds the connections Close took from the kernel's accept queue,
@@ -40,13 +44,31 @@ type drainListener struct {
 // trackedConn is a connection accepted by a drainListener.
 type trackedConn struct {
 	net.Conn
-	// state is the http.ConnState the server last reported.
-	state atomic.Int32
+	// state holds the http.ConnState the server last reported in its low 8 bits,
+	// and above them a count of the reports, so that the sweep (limits.go) can
+	// tell a phase that has lasted from one that has ended and come back.
+	state atomic.Uint32
 	// started says that a byte of the current request has been read: either the
 	// first request on a new connection, or the next one on an idle connection.
 	started atomic.Bool
-	// shut says that drain has shut the connection's read side.
-	shut bool
+
+	// These are the listener's, under its mu. shut says that drain has shut the
+	// connection's read side; seen and seenAt are the phase the sweep last saw
+	// and when it first saw it.
+	shut   bool
+	seen   uint64
+	seenAt time.Time
+}
+
+// connState returns the http.ConnState the server last reported for c.
+func (c *trackedConn) connState() http.ConnState {
+	return http.ConnState(c.state.Load() & 0xff)
+}
+
+// setState records state, and counts the change. Only the server's goroutine
+// for c reports states, one at a time, so the load and store cannot race.
+func (c *trackedConn) setState(state http.ConnState) {
+	c.state.Store((c.state.Load()>>8+1)<<8 | uint32(state))
 }
 
 // Read notes that a request has begun before it returns the bytes.
@@ -58,9 +80,14 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// newDrainListener wraps ln.
-func newDrainListener(ln net.Listener) *drainListener {
-	return &drainListener{Listener: ln, conns: make(map[*trackedConn]struct{})}
+// newDrainListener wraps ln. If limits has a check interval, a goroutine cuts
+// off the connections that outstay limits until the listener is closed.
+func newDrainListener(ln net.Listener, limits connLimits) *drainListener {
+	l := &drainListener{Listener: ln, conns: make(map[*trackedConn]struct{}), limits: limits, stopSweep: make(chan struct{})}
+	if limits.every > 0 {
+		go l.sweep()
+	}
+	return l
 }
 
 // Accept registers each connection before the server sees it, so that no
@@ -81,7 +108,7 @@ func (l *drainListener) Accept() (net.Conn, error) {
 		}
 	}
 	c := &trackedConn{Conn: conn}
-	c.state.Store(int32(http.StateNew))
+	c.setState(http.StateNew)
 	l.mu.Lock()
 	l.conns[c] = struct{}{}
 	l.mu.Unlock()
@@ -96,6 +123,7 @@ func (l *drainListener) Accept() (net.Conn, error) {
 // result.
 func (l *drainListener) Close() error {
 	l.closeOnce.Do(func() {
+		close(l.stopSweep)
 		queued, err := acceptQueued(l.Listener)
 		l.mu.Lock()
 		l.queued = queued
@@ -113,7 +141,7 @@ func (l *drainListener) track(conn net.Conn, state http.ConnState) {
 	if !ok {
 		return
 	}
-	c.state.Store(int32(state))
+	c.setState(state)
 	switch state {
 	case http.StateIdle:
 		// The next request has not begun until its first byte is read.
@@ -173,7 +201,7 @@ func (l *drainListener) drain(ctx context.Context) int {
 // requests (or before the first) and has read none of the next, and the kernel
 // holds no byte of it either.
 func (c *trackedConn) idle() bool {
-	state := http.ConnState(c.state.Load())
+	state := c.connState()
 	if state != http.StateNew && state != http.StateIdle {
 		return false
 	}

@@ -1,16 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // absent, as a wanted header value, means the header must not be there.
@@ -37,7 +41,6 @@ func TestEndpoints(t *testing.T) {
 				"Content-Type":           "application/json",
 				"Cache-Control":          "no-store",
 				"X-Content-Type-Options": "nosniff",
-				"X-Frame-Options":        "DENY",
 				"Content-Length":         "51",
 			},
 		},
@@ -353,12 +356,23 @@ func TestPanicBecomesJSON500AndIsLogged(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/boom", func(http.ResponseWriter, *http.Request) { panic("kaboom") })
 	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { newJSONResponse(200, struct{}{}).write(w) })
-	srv := httptest.NewServer(recoverPanic(logger, "my-project")(mux))
+	// With the connection's scratch, as newServer serves: the answer to /ok
+	// before the panic must not make its recorder look begun.
+	srv := httptest.NewUnstartedServer(recoverPanic(logger, "my-project")(mux))
+	srv.Config.ConnContext = withConnScratch
+	srv.Start()
 	t.Cleanup(srv.Close)
+
+	resp, err := http.Get(srv.URL + "/ok")
+	if err != nil {
+		t.Fatalf("GET /ok: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
 
 	req, _ := http.NewRequest("GET", srv.URL+"/boom", nil)
 	req.Header.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("GET /boom: %v", err)
 	}
@@ -466,6 +480,7 @@ func TestPanicAfterTheAnswerBegunAbortsTheConnection(t *testing.T) {
 		panic("half way")
 	})
 	srv := httptest.NewUnstartedServer(recoverPanic(newLogger(logs, slog.LevelInfo), "")(mux))
+	srv.Config.ConnContext = withConnScratch
 	serverLog := new(syncBuffer)
 	srv.Config.ErrorLog = log.New(serverLog, "", 0)
 	srv.Start()
@@ -503,7 +518,6 @@ func TestSharedHeaderValuesStayUnchanged(t *testing.T) {
 	want := map[string]string{
 		"Cache-Control":           "no-store",
 		"X-Content-Type-Options":  "nosniff",
-		"X-Frame-Options":         "DENY",
 		"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
 		"Content-Type":            "application/json",
 	}
@@ -525,6 +539,97 @@ func TestSharedHeaderValuesStayUnchanged(t *testing.T) {
 							t.Errorf("%s %s header %s = %q, want %q", r.method, r.path, k, got, v)
 							return
 						}
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestRequestsOnOneConnectionStartAfresh sends requests that route, fail and
+// answer differently one after another on one kept-alive connection: each
+// takes over the routing context and the recorder of the one before
+// (connScratch), and must see nothing of it.
+func TestRequestsOnOneConnectionStartAfresh(t *testing.T) {
+	t.Parallel()
+	srv := serveHandler(t, nil, location{region: "europe-west1"}, nil)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	for i, tc := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"GET", "/health/", 200, ""},
+		{"GET", "/", 200, ""},
+		{"POST", "/health", 405, "GET, HEAD"},
+		{"GET", "/nope", 404, ""},
+		{"DELETE", "/", 405, "GET, HEAD"},
+		{"HEAD", "/health", 200, ""},
+		{"GET", "/", 200, ""},
+	} {
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: hello.test\r\n\r\n", tc.method, tc.path)
+		req, _ := http.NewRequest(tc.method, tc.path, nil)
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			t.Fatalf("request %d, %s %s: %v", i, tc.method, tc.path, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || resp.Header.Get("Allow") != tc.allow {
+			t.Errorf("request %d, %s %s = %d Allow %q, want %d Allow %q",
+				i, tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), tc.status, tc.allow)
+		}
+	}
+}
+
+// TestHTTP2RequestsShareNoScratch serves the handler over HTTP/2 (h2c), which
+// serves one connection's requests at once, and sends many at once on one
+// connection. None may share the connection's routing context or recorder:
+// under the race detector (make test) a shared one is a reported race, and
+// without it, answers routed by another request's path.
+func TestHTTP2RequestsShareNoScratch(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadConfig(mapEnv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(newHandler(newLogger(io.Discard, slog.LevelInfo), cfg, location{region: "europe-west1"}, new(atomic.Bool)))
+	srv.Config.ConnContext = withConnScratch
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	transport := &http.Transport{Protocols: new(http.Protocols)}
+	transport.Protocols.SetUnencryptedHTTP2(true)
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Transport: transport}
+
+	paths := map[string]int{"/": 200, "/health/": 200, "/nope": 404, "/health/x": 404}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 25 {
+				for path, want := range paths {
+					resp, err := client.Get(srv.URL + path)
+					if err != nil {
+						t.Errorf("GET %s: %v", path, err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.ProtoMajor != 2 {
+						t.Errorf("GET %s was served over %s, want HTTP/2", path, resp.Proto)
+						return
+					}
+					if resp.StatusCode != want {
+						t.Errorf("GET %s = %d, want %d", path, resp.StatusCode, want)
 					}
 				}
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -21,16 +22,17 @@ const hstsValue = "max-age=31536000"
 
 // setResponseHeaders sets the headers every answer carries. Cache-Control: no-store
 // keeps a CDN or browser from hiding which region answered; the others are the
-// hardening OWASP lists for a JSON API, which no page should frame or sniff.
-// Each header costs CPU on every response (net/http clones, sorts and writes
-// them), so there is none more.
+// hardening OWASP's REST Security Cheat Sheet lists for a JSON API, which no page
+// should frame or sniff. Each header costs CPU on every response (net/http
+// clones, sorts and writes them: about 2 % each, docs/testing.md), so there is
+// none more. X-Frame-Options is left out: CSP's frame-ancestors obsoletes it in
+// every browser that has CSP (docs/security.md).
 func setResponseHeaders(next http.Handler) http.Handler {
 	// Each value is a fresh one-element slice, assigned rather than Set, so that
 	// setting them costs no allocation per request.
 	headers := map[string]string{
 		"Cache-Control":           "no-store",
 		"X-Content-Type-Options":  "nosniff",
-		"X-Frame-Options":         "DENY",
 		"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
 	}
 	keys := make([]string, 0, len(headers))
@@ -162,6 +164,61 @@ func closeWhileDraining(draining *atomic.Bool) func(http.Handler) http.Handler {
 	}
 }
 
+// connScratch is what the requests on one connection reuse rather than
+// allocate each: chi's routing context and recoverPanic's recorder. HTTP/1
+// serves a connection's requests one after another, never two at once, so each
+// request can take them over from the one before. Without it, chi copies every
+// request to give it a routing context from its pool, and recoverPanic
+// allocates a recorder: three allocations a request (docs/testing.md has what
+// they cost). chi's pool already hands a routing context from one request to
+// the next in the same way, so a handler must not keep it after it returns,
+// with or without this.
+type connScratch struct {
+	route chi.Context
+	rec   statusRecorder
+}
+
+// scratchKey is the context key of a connection's *connScratch.
+type scratchKey struct{}
+
+// withConnScratch is http.Server's ConnContext: it gives each connection a
+// connScratch, its routing context where chi looks for a parent router's.
+func withConnScratch(ctx context.Context, _ net.Conn) context.Context {
+	s := new(connScratch)
+	ctx = context.WithValue(ctx, chi.RouteCtxKey, &s.route)
+	return context.WithValue(ctx, scratchKey{}, s)
+}
+
+// reuseConnScratch serves mux with the routing context of the request's
+// connection, reset for this request. chi takes a routing context it finds in
+// the request's context for a parent router's, and uses it as it is. A request
+// on HTTP/2, where one connection serves several requests at once, is given
+// neither the routing context nor the recorder: chi and recoverPanic then
+// allocate their own. So is a request without scratch (a test's own server).
+func reuseConnScratch(mux *chi.Mux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s, _ := r.Context().Value(scratchKey{}).(*connScratch); s != nil {
+			if r.ProtoMajor == 1 {
+				s.route.Reset()
+				s.route.Routes = mux
+			} else {
+				r = r.WithContext(context.WithValue(context.WithValue(r.Context(), chi.RouteCtxKey, nil), scratchKey{}, nil))
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// newRecorder returns a statusRecorder for w: the connection's own if it has
+// one (reuseConnScratch), a new one if not.
+func newRecorder(r *http.Request, w http.ResponseWriter) *statusRecorder {
+	if s, _ := r.Context().Value(scratchKey{}).(*connScratch); s != nil {
+		s.rec = statusRecorder{ResponseWriter: w}
+		return &s.rec
+	}
+	return &statusRecorder{ResponseWriter: w}
+}
+
 // recoverPanic turns a panic in a handler into a 500 in the usual JSON shape and
 // an ERROR log line whose stack_trace Error Reporting can read. The connection and
 // the server carry on. If the handler had already begun its answer, a 500 can no
@@ -172,10 +229,11 @@ func closeWhileDraining(draining *atomic.Bool) func(http.Handler) http.Handler {
 func recoverPanic(logger *slog.Logger, projectID string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			// The recorder costs an allocation and about 85 ns a request
-			// (BenchmarkRoot), the price of knowing whether the answer began.
-			rec := &statusRecorder{ResponseWriter: w}
+			// The recorder is how it knows whether the answer began.
+			rec := newRecorder(r, w)
 			defer func() {
+				began := rec.status != 0
+				rec.ResponseWriter = nil // it may be the connection's, kept for the next request
 				v := recover()
 				if v == nil {
 					return
@@ -187,9 +245,9 @@ func recoverPanic(logger *slog.Logger, projectID string) func(http.Handler) http
 					slog.String("stack_trace", fmt.Sprintf("panic: %v\n\n%s", v, debug.Stack())),
 					slog.String("method", r.Method),
 					slog.String("path", r.URL.Path),
-					slog.Bool("answer_begun", rec.status != 0))
+					slog.Bool("answer_begun", began))
 				logger.LogAttrs(r.Context(), slog.LevelError, fmt.Sprintf("panic serving %s %s: %v", r.Method, r.URL.Path, v), attrs...)
-				if rec.status != 0 {
+				if began {
 					panic(http.ErrAbortHandler)
 				}
 				writeError(w, http.StatusInternalServerError, "internal server error")
@@ -256,25 +314,3 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the connection's own writer.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-// stripSlashes routes /health/ as /health by dropping a trailing slash from the
-// path chi routes on. It does what chi's middleware.StripSlashes does; that
-// package is not imported because it links net/http/pprof and expvar into the
-// binary (about 1 MB) for its profiler.
-func stripSlashes(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rctx := chi.RouteContext(r.Context()); rctx != nil {
-			path := rctx.RoutePath
-			if path == "" {
-				path = r.URL.RawPath
-			}
-			if path == "" {
-				path = r.URL.Path
-			}
-			if len(path) > 1 && path[len(path)-1] == '/' {
-				rctx.RoutePath = path[:len(path)-1]
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
-}

@@ -185,11 +185,11 @@ func TestSlowClientsAreCutOffWhileOthersAreServed(t *testing.T) {
 	for range slow {
 		select {
 		case d := <-closed:
-			if d < readHeaderTimeout-time.Second {
-				t.Errorf("a slow connection was closed after %s, before ReadHeaderTimeout (%s)", d, readHeaderTimeout)
+			if d < headerTimeout-time.Second {
+				t.Errorf("a slow connection was closed after %s, before the header limit (%s)", d, headerTimeout)
 			}
-		case <-time.After(readHeaderTimeout + 10*time.Second):
-			t.Fatalf("slow connections still open %s after ReadHeaderTimeout", 10*time.Second)
+		case <-time.After(headerTimeout + 10*time.Second):
+			t.Fatalf("slow connections still open %s after the header limit", 10*time.Second)
 		}
 	}
 }

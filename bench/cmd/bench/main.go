@@ -1,5 +1,6 @@
-// Command bench (`make bench`) measures the service side by side with the bare net/http
-// baseline and the echo design it replaces, and writes BENCHMARKS.md.
+// Command bench (`make bench`) measures the service side by side with a well-written
+// net/http service (its yardstick), the bare net/http baseline and the echo design it
+// replaces, and writes BENCHMARKS.md.
 //
 // Run it with `make bench`, which pins it (and so wrk and the latency
 // generator) to CPU 1; each server runs on CPU 0 with GOMAXPROCS=1. Servers
@@ -69,22 +70,24 @@ type options struct {
 	slowClients  int
 	out          string
 	quick        bool
+	before       string
 }
 
 func main() {
 	var o options
-	flag.IntVar(&o.rounds, "rounds", 5, "rounds; each server is measured once a round, in a rotating order")
-	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each closed-loop throughput run")
+	flag.IntVar(&o.rounds, "rounds", 9, "rounds; each server is measured once a round, in a rotating order")
+	flag.DurationVar(&o.duration, "duration", 3*time.Second, "length of each closed-loop throughput run")
 	flag.IntVar(&o.rate, "rate", 2000, "requests a second of the open-loop latency run")
-	flag.DurationVar(&o.rateDuration, "rate-duration", 5*time.Second, "length of each open-loop latency run")
-	flag.IntVar(&o.startups, "startups", 20, "start-up measurements per server")
+	flag.DurationVar(&o.rateDuration, "rate-duration", 3*time.Second, "length of each open-loop latency run")
+	flag.IntVar(&o.startups, "startups", 40, "start-up measurements per server")
 	flag.IntVar(&o.connections, "c", 50, "wrk connections")
 	flag.IntVar(&o.slowClients, "slow-clients", 500, "slowloris connections against the service")
 	flag.StringVar(&o.out, "out", "../BENCHMARKS.md", "where to write the report; empty: stdout only")
 	flag.BoolVar(&o.quick, "quick", false, "a short run to check that everything works (figures not for publishing)")
+	flag.StringVar(&o.before, "before", "", "also measure the service as it was at this git revision (a commit, a tag, HEAD), as hello@REV")
 	flag.Parse()
 	if o.quick {
-		o.rounds, o.duration, o.rateDuration, o.startups, o.slowClients = 1, time.Second, time.Second, 3, 50
+		o.rounds, o.duration, o.rateDuration, o.startups, o.slowClients = 2, time.Second, time.Second, 3, 50
 	}
 	if err := run(o); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
@@ -109,13 +112,22 @@ func run(o options) error {
 
 	servers := []*server{
 		{name: "hello", dir: "..", pkg: "."},
+		{name: "wellwritten", dir: ".", pkg: "./servers/wellwritten"},
 		{name: "baseline", dir: ".", pkg: "./servers/baseline"},
 		{name: "echo", dir: ".", pkg: "./servers/echo"},
 	}
+	if o.before != "" {
+		tree, err := checkout(o.before, dir)
+		if err != nil {
+			return err
+		}
+		defer exec.Command("git", "-C", "..", "worktree", "remove", "--force", tree).Run()
+		servers = append(servers, &server{name: "hello@" + o.before, dir: tree, pkg: "."})
+	}
 	for _, s := range servers {
 		progress("building %s", s.name)
-		s.binary = filepath.Join(dir, s.name)
-		// The image's build flags (.ko.yaml), for all three alike.
+		s.binary = filepath.Join(dir, strings.ReplaceAll(s.name, "/", "_"))
+		// The image's build flags (.ko.yaml), for all of them alike.
 		cmd := exec.Command("go", "build", "-trimpath", "-tags=nethttpomithttp2", "-ldflags=-s -w", "-o", s.binary, s.pkg)
 		cmd.Dir = s.dir
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -169,6 +181,17 @@ func run(o options) error {
 		progress("wrote %s", o.out)
 	}
 	return nil
+}
+
+// checkout puts the service's source at rev in a git worktree under dir, so
+// that it can be built and measured beside the working tree.
+func checkout(rev, dir string) (string, error) {
+	tree := filepath.Join(dir, "before")
+	out, err := exec.Command("git", "-C", "..", "worktree", "add", "--detach", tree, rev).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("-before %s: git worktree add: %v\n%s", rev, err, out)
+	}
+	return tree, nil
 }
 
 // proc is a server process under test.
@@ -357,8 +380,13 @@ func slowClients(s *server, o options) (slowResult, error) {
 	if _, err := p.waitReady(time.Now()); err != nil {
 		return r, err
 	}
-	rate := max(o.rate/4, 100)
-	if r.unloaded, r.unloadedErr, err = fixedRate(p.url("/"), rate, o.rateDuration); err != nil {
+	// A p99 from a few seconds at this rate moves a lot; the windows are at
+	// least 5 s, the header limit, long.
+	rate, window := max(o.rate/4, 100), o.rateDuration
+	if !o.quick {
+		window = max(window, 5*time.Second)
+	}
+	if r.unloaded, r.unloadedErr, err = fixedRate(p.url("/"), rate, window); err != nil {
 		return r, err
 	}
 
@@ -373,10 +401,10 @@ func slowClients(s *server, o options) (slowResult, error) {
 		}
 		go dribble(ctx, conn, opened, closed)
 	}
-	if r.loaded, r.loadErr, err = fixedRate(p.url("/"), rate, o.rateDuration); err != nil {
+	if r.loaded, r.loadErr, err = fixedRate(p.url("/"), rate, window); err != nil {
 		return r, err
 	}
-	// ReadHeaderTimeout is 5s; give the server 5s more to act on it.
+	// The header limit is 5s; give the server 5s more to act on it.
 	deadline := time.After(10*time.Second - time.Since(opened))
 wait:
 	for r.closed < o.slowClients {
@@ -421,15 +449,16 @@ type microResult struct {
 	allocs    map[string]float64 // allocs/op by server
 }
 
-// microBenchmarks runs BenchmarkRoot in the service's package (server=hello) and
-// in the baseline's (server=baseline), and compares them with benchstat.
+// microBenchmarks runs BenchmarkRoot in the service's package (server=hello), the
+// well-written service's (server=wellwritten) and the baseline's
+// (server=baseline), and compares them with benchstat.
 func microBenchmarks(o options) (microResult, error) {
 	count := "10"
 	if o.quick {
 		count = "2"
 	}
 	var out []byte
-	for _, dir := range []string{"..", "baseline"} {
+	for _, dir := range []string{"..", "wellwritten", "baseline"} {
 		cmd := exec.Command("go", "test", "-run", "^$", "-bench", "^BenchmarkRoot$", "-benchmem", "-count", count, ".")
 		cmd.Dir = dir
 		b, err := cmd.CombinedOutput()
@@ -478,17 +507,26 @@ func rotate(servers []*server, i int) []*server {
 	return append(slices.Clone(servers[i:]), servers[:i]...)
 }
 
-// cpuTime is utime+stime of pid, from /proc/PID/stat, in clock ticks of 10ms.
+// cpuTime is the CPU time pid's threads have run, in nanoseconds: the sum of
+// the first field of /proc/PID/task/*/schedstat. /proc/PID/stat counts it in
+// ticks of 10 ms, too coarse for runs of a few seconds.
 func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	if err != nil {
 		return 0
 	}
-	// The command name may hold spaces; the fields after it start after ")".
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
+	var sum time.Duration
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, task.Name()))
+		if err != nil {
+			continue // the thread has just ended
+		}
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			ns, _ := strconv.ParseInt(f[0], 10, 64)
+			sum += time.Duration(ns)
+		}
+	}
+	return sum
 }
 
 // procStatusBytes reads a kB field (VmRSS, VmHWM) of /proc/PID/status.

@@ -202,23 +202,48 @@ func TestBadConfigIsAnErrorNamingTheVariable(t *testing.T) {
 	}
 }
 
-func TestRunRejectsArguments(t *testing.T) {
+// TestRunArguments: configuration comes from the environment, so the only
+// arguments are -version and -h; anything else is an error that names the
+// argument that is wrong, whatever comes after it.
+func TestRunArguments(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"serve"}, {"-x"}, {"-version", "serve"}, {"-h", "serve"}} {
-		err := run(t.Context(), append([]string{"hello"}, args...), mapEnv(nil), io.Discard, io.Discard)
-		if err == nil || !strings.Contains(err.Error(), `unexpected argument "`+args[len(args)-1]+`"`) {
-			t.Errorf("run(hello %s) = %v, want an unexpected argument error naming %q", strings.Join(args, " "), err, args[len(args)-1])
-		}
+	tests := []struct {
+		args []string
+		// wantErr is part of the error; empty means run returns nil.
+		wantErr    string
+		wantStdout string // part of stdout
+		wantStderr string // part of stderr
+	}{
+		{args: []string{"-version"}, wantStdout: buildVersion()},
+		{args: []string{"--version"}, wantStdout: buildVersion()},
+		{args: []string{"-h"}, wantStderr: "SHUTDOWN_DELAY"},
+		{args: []string{"-help"}, wantStderr: "SHUTDOWN_DELAY"},
+		{args: []string{"--help"}, wantStderr: "SHUTDOWN_DELAY"},
+		{args: []string{"-h", "serve"}, wantStderr: "Usage: hello [-version]"},
+		{args: []string{"serve"}, wantErr: `unexpected argument "serve"`},
+		{args: []string{"-version", "serve"}, wantErr: `unexpected argument "serve"`},
+		{args: []string{"-x"}, wantErr: "flag provided but not defined: -x", wantStderr: "flag provided but not defined: -x"},
+		{args: []string{"-bogus", "-version"}, wantErr: "-bogus"},
+		{args: []string{"-version=maybe"}, wantErr: `invalid boolean value "maybe" for -version`},
 	}
-	stdout := new(syncBuffer)
-	if err := run(t.Context(), []string{"hello", "-version"}, mapEnv(nil), stdout, io.Discard); err != nil || stdout.Len() == 0 {
-		t.Errorf("run(hello -version) = %v with output %q, want a version and nil", err, stdout)
-	}
-	for _, help := range []string{"-h", "-help", "--help"} {
-		stderr := new(syncBuffer)
-		if err := run(t.Context(), []string{"hello", help}, mapEnv(nil), io.Discard, stderr); err != nil || !strings.Contains(stderr.String(), "SHUTDOWN_DELAY") {
-			t.Errorf("run(hello %s) = %v with help %q, want nil and the configuration list", help, err, stderr)
-		}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			stdout, stderr := new(syncBuffer), new(syncBuffer)
+			err := run(t.Context(), append([]string{"hello"}, tt.args...), mapEnv(nil), stdout, stderr)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("run(hello %s) = %v, want nil", strings.Join(tt.args, " "), err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("run(hello %s) = %v, want an error with %q", strings.Join(tt.args, " "), err, tt.wantErr)
+			}
+			if !strings.Contains(stdout.String(), tt.wantStdout) {
+				t.Errorf("run(hello %s) stdout = %q, want %q in it", strings.Join(tt.args, " "), stdout, tt.wantStdout)
+			}
+			if !strings.Contains(stderr.String(), tt.wantStderr) {
+				t.Errorf("run(hello %s) stderr = %q, want %q in it", strings.Join(tt.args, " "), stderr, tt.wantStderr)
+			}
+		})
 	}
 }
 

@@ -16,8 +16,7 @@ import (
 // once (see unread).
 const drainGrace = 50 * time.Millisecond
 
-// drainListener is a net.Listener that loses no connection when it stops, and
-// cuts off connections that stay too long in one phase (limits.go).
+// drainListener is a net.Listener that loses no connection when it stops.
 //
 // Two things are lost by a plain http.Server.Shutdown, and drainListener keeps
 // both. Closing a listening socket on Linux resets every connection still in its
@@ -31,8 +30,9 @@ type drainListener struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	limits    connLimits
-	stopSweep chan struct{} // closed by Close
+	// headerTimeout is the server's ReadHeaderTimeout, which drain applies to
+	// kept-alive connections that net/http has not yet put under it.
+	headerTimeout time.Duration
 
 	mu    sync.Mutex
 	conns map[*trackedConn]struct{}
@@ -44,31 +44,13 @@ type drainListener struct {
 // trackedConn is a connection accepted by a drainListener.
 type trackedConn struct {
 	net.Conn
-	// state holds the http.ConnState the server last reported in its low 8 bits,
-	// and above them a count of the reports, so that the sweep (limits.go) can
-	// tell a phase that has lasted from one that has ended and come back.
-	state atomic.Uint32
+	// state is the http.ConnState the server last reported.
+	state atomic.Int32
 	// started says that a byte of the current request has been read: either the
 	// first request on a new connection, or the next one on an idle connection.
 	started atomic.Bool
-
-	// These are the listener's, under its mu. shut says that drain has shut the
-	// connection's read side; seen and seenAt are the phase the sweep last saw
-	// and when it first saw it.
-	shut   bool
-	seen   uint64
-	seenAt time.Time
-}
-
-// connState returns the http.ConnState the server last reported for c.
-func (c *trackedConn) connState() http.ConnState {
-	return http.ConnState(c.state.Load() & 0xff)
-}
-
-// setState records state, and counts the change. Only the server's goroutine
-// for c reports states, one at a time, so the load and store cannot race.
-func (c *trackedConn) setState(state http.ConnState) {
-	c.state.Store((c.state.Load()>>8+1)<<8 | uint32(state))
+	// shut says that drain has shut the connection's read side.
+	shut bool
 }
 
 // Read notes that a request has begun before it returns the bytes.
@@ -80,14 +62,9 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// newDrainListener wraps ln. If limits has a check interval, a goroutine cuts
-// off the connections that outstay limits until the listener is closed.
-func newDrainListener(ln net.Listener, limits connLimits) *drainListener {
-	l := &drainListener{Listener: ln, conns: make(map[*trackedConn]struct{}), limits: limits, stopSweep: make(chan struct{})}
-	if limits.every > 0 {
-		go l.sweep()
-	}
-	return l
+// newDrainListener wraps ln for a server whose ReadHeaderTimeout is headerTimeout.
+func newDrainListener(ln net.Listener, headerTimeout time.Duration) *drainListener {
+	return &drainListener{Listener: ln, headerTimeout: headerTimeout, conns: make(map[*trackedConn]struct{})}
 }
 
 // Accept registers each connection before the server sees it, so that no
@@ -108,7 +85,7 @@ func (l *drainListener) Accept() (net.Conn, error) {
 		}
 	}
 	c := &trackedConn{Conn: conn}
-	c.setState(http.StateNew)
+	c.state.Store(int32(http.StateNew))
 	l.mu.Lock()
 	l.conns[c] = struct{}{}
 	l.mu.Unlock()
@@ -123,7 +100,6 @@ func (l *drainListener) Accept() (net.Conn, error) {
 // result.
 func (l *drainListener) Close() error {
 	l.closeOnce.Do(func() {
-		close(l.stopSweep)
 		queued, err := acceptQueued(l.Listener)
 		l.mu.Lock()
 		l.queued = queued
@@ -141,7 +117,7 @@ func (l *drainListener) track(conn net.Conn, state http.ConnState) {
 	if !ok {
 		return
 	}
-	c.setState(state)
+	c.state.Store(int32(state))
 	switch state {
 	case http.StateIdle:
 		// The next request has not begun until its first byte is read.
@@ -171,8 +147,21 @@ func (l *drainListener) open() int {
 // server's read then returns EOF and the server closes the connection itself. If
 // a request's bytes were read in the instant between the check and the shutdown,
 // the server still has them and can still write its answer.
+//
+// A kept-alive connection on which fewer than four bytes of the next request
+// have come is waited for too, but net/http starts its ReadHeaderTimeout only
+// once it has four: until then only IdleTimeout bounds it. drain gives such
+// connections headerTimeout from its start instead, so that a client that
+// dribbles the start of its next request cannot outlast the shutdown.
 func (l *drainListener) drain(ctx context.Context) int {
 	start := time.Now()
+	l.mu.Lock()
+	for c := range l.conns {
+		if http.ConnState(c.state.Load()) == http.StateIdle {
+			c.SetReadDeadline(start.Add(l.headerTimeout))
+		}
+	}
+	l.mu.Unlock()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -201,7 +190,7 @@ func (l *drainListener) drain(ctx context.Context) int {
 // requests (or before the first) and has read none of the next, and the kernel
 // holds no byte of it either.
 func (c *trackedConn) idle() bool {
-	state := c.connState()
+	state := http.ConnState(c.state.Load())
 	if state != http.StateNew && state != http.StateIdle {
 		return false
 	}

@@ -99,8 +99,8 @@ func TestShutdownClosesSilentConnections(t *testing.T) {
 	// A connection that never sends a byte must not hold shutdown until
 	// the header limit: with a timeout shorter than that, waiting for it would fail.
 	s := startRun(t, map[string]string{"SHUTDOWN_TIMEOUT": "2s"})
-	if headerTimeout <= 2*time.Second {
-		t.Fatalf("headerTimeout = %v; this test needs it longer than SHUTDOWN_TIMEOUT", headerTimeout)
+	if readHeaderTimeout <= 2*time.Second {
+		t.Fatalf("readHeaderTimeout = %v; this test needs it longer than SHUTDOWN_TIMEOUT", readHeaderTimeout)
 	}
 	conn := s.dial()
 	time.Sleep(50 * time.Millisecond)
@@ -191,7 +191,7 @@ func TestCloseHandsOutQueuedConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := newDrainListener(tcp, connLimits{})
+	ln := newDrainListener(tcp, readHeaderTimeout)
 	const queued = 5
 	clients := make([]net.Conn, queued)
 	for i := range clients {
@@ -242,7 +242,7 @@ func TestDrainEndsOnlyConnectionsWithoutARequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := newDrainListener(tcp, connLimits{})
+	ln := newDrainListener(tcp, readHeaderTimeout)
 	defer ln.Close()
 	accept := func(send string) (server, client net.Conn) {
 		t.Helper()

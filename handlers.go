@@ -12,36 +12,38 @@ import (
 	"github.com/go-chi/cors"
 )
 
-// maxBodyBytes is the largest request body accepted. The API reads no bodies;
-// the limit keeps a client from making the server swallow an endless one.
-const maxBodyBytes = 1 << 20
-
 // newHandler returns the service's whole HTTP handler: middleware, routes and the
 // JSON answers for unknown paths and wrong methods. draining is set by shutdown.
 func newHandler(logger *slog.Logger, cfg config, loc location, draining *atomic.Bool) http.Handler {
 	r := chi.NewRouter()
-	// Access logging is for debugging: Cloud Run already logs every request.
-	if logger.Enabled(context.Background(), slog.LevelDebug) {
-		r.Use(logRequests(logger, loc.projectID))
-	}
-	r.Use(recoverPanic(logger, loc.projectID))
-	r.Use(closeWhileDraining(draining))
-	r.Use(setResponseHeaders)
-	// CORS before the redirect: a preflight must be answered, not redirected.
-	r.Use(corsForBrowsers(cors.Options{
-		AllowedOrigins: cfg.corsOrigins,
-		AllowedMethods: []string{http.MethodGet, http.MethodHead},
-		MaxAge:         3600,
-	}))
-	if cfg.httpsRedirect {
-		r.Use(redirectToHTTPS)
-	}
-	r.Use(limitBody(maxBodyBytes))
-
+	r.Use(middlewares(logger, cfg, loc, draining)...)
 	addRoutes(r, cfg, loc, draining)
 	r.NotFound(handleNotFound)
 	r.MethodNotAllowed(handleMethodNotAllowed(r))
-	return reuseConnScratch(r)
+	return r
+}
+
+// middlewares lists the middleware every request goes through, outermost first.
+func middlewares(logger *slog.Logger, cfg config, loc location, draining *atomic.Bool) []func(http.Handler) http.Handler {
+	var mw []func(http.Handler) http.Handler
+	// Access logging is for debugging: Cloud Run already logs every request.
+	if logger.Enabled(context.Background(), slog.LevelDebug) {
+		mw = append(mw, logRequests(logger, loc.projectID))
+	}
+	mw = append(mw,
+		recoverPanic(logger, loc.projectID),
+		closeWhileDraining(draining),
+		setResponseHeaders,
+		// CORS before the redirect: a preflight must be answered, not redirected.
+		corsForBrowsers(cors.Options{
+			AllowedOrigins: cfg.corsOrigins,
+			AllowedMethods: []string{http.MethodGet, http.MethodHead},
+			MaxAge:         3600,
+		}))
+	if cfg.httpsRedirect {
+		mw = append(mw, redirectToHTTPS)
+	}
+	return mw
 }
 
 // addRoutes lists every route the service answers. /health/ is also served
@@ -109,21 +111,29 @@ func handleNotFound(w http.ResponseWriter, r *http.Request) {
 // handleMethodNotAllowed answers a known path asked with a method it does not
 // serve, and lists the methods it does serve in the Allow header. chi sets Allow
 // only in its own 405 handler, so the methods are found again here from mux.
+// chi also sends a method it does not know (FOO) here whatever the path; a path
+// that no method matches is answered 404, as with any other method.
 func handleMethodNotAllowed(mux *chi.Mux) http.HandlerFunc {
 	methods := []string{
 		http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
 		http.MethodPatch, http.MethodDelete, http.MethodOptions,
+		http.MethodConnect, http.MethodTrace,
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		path := r.URL.Path
-		if rctx := chi.RouteContext(r.Context()); rctx != nil && rctx.RoutePath != "" {
-			path = rctx.RoutePath
+		// The path chi routes on.
+		path := r.URL.RawPath
+		if path == "" {
+			path = r.URL.Path
 		}
 		var allow []string
 		for _, m := range methods {
 			if mux.Match(chi.NewRouteContext(), m, path) {
 				allow = append(allow, m)
 			}
+		}
+		if len(allow) == 0 {
+			handleNotFound(w, r)
+			return
 		}
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed")

@@ -96,12 +96,23 @@ func TestEndpoints(t *testing.T) {
 			wantHeader: map[string]string{"Allow": "GET, HEAD"},
 		},
 		{
-			name: "body over the limit", method: "POST", path: "/", body: strings.Repeat("x", maxBodyBytes+1),
-			wantStatus: 413, wantBody: `{"error":"request body larger than 1048576 bytes"}` + "\n",
+			name: "body larger than net/http discards", method: "POST", path: "/", body: strings.Repeat("x", 300<<10),
+			wantStatus: 405, wantBody: `{"error":"method POST not allowed"}` + "\n",
 		},
 		{
-			name: "body at the limit gets to routing", method: "POST", path: "/", body: strings.Repeat("x", maxBodyBytes),
-			wantStatus: 405, wantBody: `{"error":"method POST not allowed"}` + "\n",
+			name: "method chi does not know, known path", method: "FOO", path: "/",
+			wantStatus: 405, wantBody: `{"error":"method FOO not allowed"}` + "\n",
+			wantHeader: map[string]string{"Allow": "GET, HEAD"},
+		},
+		{
+			name: "method chi does not know, unknown path", method: "FOO", path: "/nope",
+			wantStatus: 404, wantBody: `{"error":"not found"}` + "\n",
+			wantHeader: map[string]string{"Allow": absent},
+		},
+		{
+			name: "known method, unknown path", method: "POST", path: "/nope",
+			wantStatus: 404, wantBody: `{"error":"not found"}` + "\n",
+			wantHeader: map[string]string{"Allow": absent},
 		},
 
 		// HTTPS redirect: on by default on Cloud Run, off elsewhere, and forced either way by HTTPS_REDIRECT.
@@ -356,40 +367,39 @@ func TestPanicBecomesJSON500AndIsLogged(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/boom", func(http.ResponseWriter, *http.Request) { panic("kaboom") })
 	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { newJSONResponse(200, struct{}{}).write(w) })
-	// With the connection's scratch, as newServer serves: the answer to /ok
-	// before the panic must not make its recorder look begun.
-	srv := httptest.NewUnstartedServer(recoverPanic(logger, "my-project")(mux))
-	srv.Config.ConnContext = withConnScratch
-	srv.Start()
+	srv := httptest.NewServer(recoverPanic(logger, "my-project")(mux))
 	t.Cleanup(srv.Close)
 
-	resp, err := http.Get(srv.URL + "/ok")
+	// One kept-alive connection, written by hand so that it is known to be
+	// one: the panic must neither close it nor leave anything on it that the
+	// next answer would inherit.
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
 	if err != nil {
-		t.Fatalf("GET /ok: %v", err)
+		t.Fatal(err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-
-	req, _ := http.NewRequest("GET", srv.URL+"/boom", nil)
-	req.Header.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET /boom: %v", err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 500 || string(body) != `{"error":"internal server error"}`+"\n" {
-		t.Errorf("GET /boom = %d %q, want 500 {\"error\":\"internal server error\"}", resp.StatusCode, body)
-	}
-
-	// The same client, and so the same keep-alive connection, is served again.
-	resp, err = http.Get(srv.URL + "/ok")
-	if err != nil {
-		t.Fatalf("GET /ok after a panic: %v", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Errorf("GET /ok after a panic status = %d, want 200", resp.StatusCode)
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	for i, tc := range []struct {
+		path, header string
+		status       int
+		body         string
+	}{
+		{"/ok", "", 200, "{}\n"},
+		{"/boom", "Traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n", 500, `{"error":"internal server error"}` + "\n"},
+		{"/ok", "", 200, "{}\n"},
+	} {
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: hello.test\r\n%s\r\n", tc.path, tc.header)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d, GET %s on the kept-alive connection: %v", i, tc.path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || string(body) != tc.body || resp.Close {
+			t.Errorf("request %d, GET %s = %d %q (closes: %v), want %d %q on a connection kept open",
+				i, tc.path, resp.StatusCode, body, resp.Close, tc.status, tc.body)
+		}
 	}
 
 	var entry map[string]any
@@ -480,7 +490,6 @@ func TestPanicAfterTheAnswerBegunAbortsTheConnection(t *testing.T) {
 		panic("half way")
 	})
 	srv := httptest.NewUnstartedServer(recoverPanic(newLogger(logs, slog.LevelInfo), "")(mux))
-	srv.Config.ConnContext = withConnScratch
 	serverLog := new(syncBuffer)
 	srv.Config.ErrorLog = log.New(serverLog, "", 0)
 	srv.Start()
@@ -548,9 +557,9 @@ func TestSharedHeaderValuesStayUnchanged(t *testing.T) {
 }
 
 // TestRequestsOnOneConnectionStartAfresh sends requests that route, fail and
-// answer differently one after another on one kept-alive connection: each
-// takes over the routing context and the recorder of the one before
-// (connScratch), and must see nothing of it.
+// answer differently one after another on one kept-alive connection: none may
+// see anything of the one before (chi hands its routing contexts on from one
+// request to the next through its pool).
 func TestRequestsOnOneConnectionStartAfresh(t *testing.T) {
 	t.Parallel()
 	srv := serveHandler(t, nil, location{region: "europe-west1"}, nil)
@@ -589,19 +598,18 @@ func TestRequestsOnOneConnectionStartAfresh(t *testing.T) {
 	}
 }
 
-// TestHTTP2RequestsShareNoScratch serves the handler over HTTP/2 (h2c), which
+// TestHTTP2RequestsShareNothing serves the handler over HTTP/2 (h2c), which
 // serves one connection's requests at once, and sends many at once on one
-// connection. None may share the connection's routing context or recorder:
-// under the race detector (make test) a shared one is a reported race, and
-// without it, answers routed by another request's path.
-func TestHTTP2RequestsShareNoScratch(t *testing.T) {
+// connection. None may share a routing context or a recorder: under the race
+// detector (make test) a shared one is a reported race, and without it,
+// answers routed by another request's path.
+func TestHTTP2RequestsShareNothing(t *testing.T) {
 	t.Parallel()
 	cfg, err := loadConfig(mapEnv(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewUnstartedServer(newHandler(newLogger(io.Discard, slog.LevelInfo), cfg, location{region: "europe-west1"}, new(atomic.Bool)))
-	srv.Config.ConnContext = withConnScratch
 	srv.Config.Protocols = new(http.Protocols)
 	srv.Config.Protocols.SetUnencryptedHTTP2(true)
 	srv.Start()

@@ -25,8 +25,7 @@ func mapEnv(m map[string]string) func(string) string {
 }
 
 // serveHandler serves newHandler, configured from env, behind a real HTTP
-// server that gives each connection its scratch as run's does, so that the
-// tests' keep-alive connections check that no request sees the one before.
+// server.
 func serveHandler(t *testing.T, env map[string]string, loc location, draining *atomic.Bool) *httptest.Server {
 	t.Helper()
 	cfg, err := loadConfig(mapEnv(env))
@@ -36,9 +35,7 @@ func serveHandler(t *testing.T, env map[string]string, loc location, draining *a
 	if draining == nil {
 		draining = new(atomic.Bool)
 	}
-	srv := httptest.NewUnstartedServer(newHandler(newLogger(io.Discard, slog.LevelInfo), cfg, loc, draining))
-	srv.Config.ConnContext = withConnScratch
-	srv.Start()
+	srv := httptest.NewServer(newHandler(newLogger(io.Discard, slog.LevelInfo), cfg, loc, draining))
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,20 +33,27 @@ const msgDelayOnCloudRun = "SHUTDOWN_DELAY is set on Cloud Run: for that long a 
 	"so its readiness probe fails, and in a large scale-in Cloud Run service health could count the region unhealthy; " +
 	"Cloud Run stops sending requests at SIGTERM by itself, so leave SHUTDOWN_DELAY unset there"
 
-// These bound every connection (connLimits, in limits.go), so that a slow or
-// silent client cannot hold a goroutine and a file descriptor for ever
-// (slowloris). The listener enforces them, not http.Server: it costs a request
-// less.
+// These bound every connection, so that a slow or silent client cannot hold a
+// goroutine and a file descriptor for ever (slowloris). They are http.Server's
+// own timeouts (newServer). The three that can hold a request are shorter than
+// SHUTDOWN_TIMEOUT's default, so that a slow client at SIGTERM is cut off by its
+// limit before shutdown gives up on it, and the exit stays clean.
 const (
-	headerTimeout  = 5 * time.Second        // a new connection, or a request's first byte, to the end of its headers
-	requestTimeout = 10 * time.Second       // the end of the headers to the end of the answer: body, handler, write
-	idleTimeout    = 120 * time.Second      // the end of an answer to the first byte of the next request
-	limitsEvery    = 250 * time.Millisecond // how often they are checked: each is met within two checks
-	maxHeaderBytes = 64 << 10
+	readHeaderTimeout = 5 * time.Second   // a request's first byte to the end of its headers; a new connection's accept, too
+	readTimeout       = 5 * time.Second   // the same, to the end of the body (the API reads none: net/http discards it)
+	writeTimeout      = 5 * time.Second   // the end of the headers to the end of the answer
+	idleTimeout       = 120 * time.Second // the end of an answer to the next request's first bytes
+	maxHeaderBytes    = 64 << 10
 
 	// cloudRunGracePeriod is how long Cloud Run waits between SIGTERM and SIGKILL.
 	cloudRunGracePeriod = 10 * time.Second
 )
+
+// timeouts are http.Server's limits on slow and silent clients: run serves
+// with the constants above, tests with shorter ones.
+type timeouts struct {
+	readHeader, read, write, idle time.Duration
+}
 
 func main() {
 	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
@@ -61,20 +69,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	// Configuration comes from the environment; the command's only flags are
-	// these two. They are matched by hand: the flag package adds 28 KB to the
-	// binary for them.
-	if len(args) > 1 {
-		switch arg := args[len(args)-1]; {
-		case len(args) == 2 && (arg == "-version" || arg == "--version"):
-			fmt.Fprintln(stdout, buildVersion())
+	// Configuration comes from the environment; the only flags are -version and -h.
+	flags := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	showVersion := flags.Bool("version", false, "print the version and exit")
+	flags.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: %s [-version]\n\n%s", args[0], usage())
+	}
+	if err := flags.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
 			return nil
-		case len(args) == 2 && (arg == "-h" || arg == "-help" || arg == "--help"):
-			fmt.Fprintf(stderr, "Usage: %s [-version]\n\n%s", args[0], usage())
-			return nil
-		default:
-			return fmt.Errorf("unexpected argument %q: configuration comes from the environment (see -h)", arg)
 		}
+		return err
+	}
+	if flags.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: configuration comes from the environment (see -h)", flags.Arg(0))
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, buildVersion())
+		return nil
 	}
 
 	cfg, err := loadConfig(getenv)
@@ -101,14 +114,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("listen on port %d: %w", cfg.port, err)
 	}
-	ln := newDrainListener(tcp, connLimits{header: headerTimeout, request: requestTimeout, idle: idleTimeout, every: limitsEvery})
+	ln := newDrainListener(tcp, readHeaderTimeout)
 	defer ln.Close()
 
 	// Connections that arrive during the lookup wait in the kernel's accept queue.
 	loc := lookupLocation(ctx, logger, cfg)
 
 	var draining atomic.Bool
-	srv := newServer(logger, cfg, loc, &draining, ln)
+	limits := timeouts{readHeader: readHeaderTimeout, read: readTimeout, write: writeTimeout, idle: idleTimeout}
+	srv := newServer(newHandler(logger, cfg, loc, &draining), ln, limits, logger)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("listening",
@@ -127,17 +141,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return shutdown(logger, cfg, srv, ln, &draining, serveErr)
 }
 
-// newServer returns the http.Server that serves newHandler on ln. It gives
-// every connection the scratch its requests reuse (withConnScratch), and sets
-// none of http.Server's timeouts: ln enforces them (connLimits). Both save CPU
-// on every request.
-func newServer(logger *slog.Logger, cfg config, loc location, draining *atomic.Bool, ln *drainListener) *http.Server {
+// newServer returns the http.Server that serves h on ln, with limits t on slow
+// and silent clients.
+func newServer(h http.Handler, ln *drainListener, t timeouts, logger *slog.Logger) *http.Server {
 	return &http.Server{
-		Handler:        newHandler(logger, cfg, loc, draining),
-		ConnContext:    withConnScratch,
-		MaxHeaderBytes: maxHeaderBytes,
-		ConnState:      ln.track,
-		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		Handler:           h,
+		ReadHeaderTimeout: t.readHeader,
+		ReadTimeout:       t.read,
+		WriteTimeout:      t.write,
+		IdleTimeout:       t.idle,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ConnState:         ln.track,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 }
 

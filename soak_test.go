@@ -185,10 +185,10 @@ func TestSlowClientsAreCutOffWhileOthersAreServed(t *testing.T) {
 	for range slow {
 		select {
 		case d := <-closed:
-			if d < headerTimeout-time.Second {
-				t.Errorf("a slow connection was closed after %s, before the header limit (%s)", d, headerTimeout)
+			if d < readHeaderTimeout-time.Second {
+				t.Errorf("a slow connection was closed after %s, before the header limit (%s)", d, readHeaderTimeout)
 			}
-		case <-time.After(headerTimeout + 10*time.Second):
+		case <-time.After(readHeaderTimeout + 10*time.Second):
 			t.Fatalf("slow connections still open %s after the header limit", 10*time.Second)
 		}
 	}

@@ -38,6 +38,7 @@ type server struct {
 	dir    string // where go build runs: the service in its own module
 	pkg    string // what go build builds, relative to dir
 	binary string
+	env    []string // more environment for every start
 	size   int64
 	m      measurements
 }
@@ -113,6 +114,8 @@ func run(o options) error {
 	servers := []*server{
 		{name: "hello", dir: "..", pkg: "."},
 		{name: "wellwritten", dir: ".", pkg: "./servers/wellwritten"},
+		// The yardstick without http.Server's timeouts: what they cost.
+		{name: "wellwritten-notimeouts", dir: ".", pkg: "./servers/wellwritten", env: []string{"LIMITS=off"}},
 		{name: "baseline", dir: ".", pkg: "./servers/baseline"},
 		{name: "echo", dir: ".", pkg: "./servers/echo"},
 	}
@@ -209,7 +212,7 @@ func start(s *server) (*proc, error) {
 	}
 	p := &proc{port: port}
 	p.cmd = exec.Command("taskset", "-c", "0", s.binary)
-	p.cmd.Env = []string{"PORT=" + strconv.Itoa(port), "REGION=europe-west1", "GOMAXPROCS=1"}
+	p.cmd.Env = append([]string{"PORT=" + strconv.Itoa(port), "REGION=europe-west1", "GOMAXPROCS=1"}, s.env...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.logs, &p.logs
 	if err := p.cmd.Start(); err != nil {
 		return nil, err
@@ -447,11 +450,23 @@ func dribble(ctx context.Context, conn net.Conn, opened time.Time, closed chan<-
 type microResult struct {
 	benchstat string
 	allocs    map[string]float64 // allocs/op by server
+	layers    []layer            // BenchmarkLayers, in the order it ran them
+}
+
+// layer is one row of BenchmarkLayers: chi and the routes, then each
+// middleware added in turn.
+type layer struct {
+	name          string
+	nsPerOp       float64 // median over the counts
+	allocsPerOp   float64
+	bytesPerOp    float64
+	nsPerOpSample []float64
 }
 
 // microBenchmarks runs BenchmarkRoot in the service's package (server=hello), the
 // well-written service's (server=wellwritten) and the baseline's
-// (server=baseline), and compares them with benchstat.
+// (server=baseline), and compares them with benchstat; and BenchmarkLayers in
+// the service's package.
 func microBenchmarks(o options) (microResult, error) {
 	count := "10"
 	if o.quick {
@@ -459,7 +474,7 @@ func microBenchmarks(o options) (microResult, error) {
 	}
 	var out []byte
 	for _, dir := range []string{"..", "wellwritten", "baseline"} {
-		cmd := exec.Command("go", "test", "-run", "^$", "-bench", "^BenchmarkRoot$", "-benchmem", "-count", count, ".")
+		cmd := exec.Command("go", "test", "-run", "^$", "-bench", "^(BenchmarkRoot|BenchmarkLayers)$", "-benchmem", "-count", count, ".")
 		cmd.Dir = dir
 		b, err := cmd.CombinedOutput()
 		if err != nil {
@@ -469,33 +484,66 @@ func microBenchmarks(o options) (microResult, error) {
 	}
 	res := microResult{allocs: map[string]float64{}}
 	sums, counts := map[string]float64{}, map[string]float64{}
+	var rootLines []string
+	byLayer := map[string]*layer{}
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
-		if len(f) < 8 || !strings.HasPrefix(f[0], "BenchmarkRoot/server=") || f[7] != "allocs/op" {
+		if len(f) < 8 || f[7] != "allocs/op" {
+			if !strings.HasPrefix(line, "BenchmarkLayers") {
+				rootLines = append(rootLines, line)
+			}
 			continue
 		}
-		name := strings.TrimPrefix(f[0], "BenchmarkRoot/server=")
+		bench, name, ok := strings.Cut(f[0], "=")
+		if !ok {
+			continue
+		}
 		// With more than one CPU, go test appends -GOMAXPROCS to the name.
 		if i := strings.LastIndex(name, "-"); i > 0 {
 			if _, err := strconv.Atoi(name[i+1:]); err == nil {
 				name = name[:i]
 			}
 		}
-		v, _ := strconv.ParseFloat(f[6], 64)
-		sums[name] += v
-		counts[name]++
+		ns, _ := strconv.ParseFloat(f[2], 64)
+		bytes, _ := strconv.ParseFloat(f[4], 64)
+		allocs, _ := strconv.ParseFloat(f[6], 64)
+		switch bench {
+		case "BenchmarkRoot/server":
+			rootLines = append(rootLines, line)
+			sums[name] += allocs
+			counts[name]++
+		case "BenchmarkLayers/layers":
+			l := byLayer[name]
+			if l == nil {
+				l = &layer{name: name}
+				byLayer[name] = l
+				res.layers = append(res.layers, layer{name: name})
+			}
+			l.nsPerOpSample = append(l.nsPerOpSample, ns)
+			l.allocsPerOp, l.bytesPerOp = allocs, bytes
+		}
 	}
 	for k := range sums {
 		res.allocs[k] = sums[k] / counts[k]
 	}
+	for i := range res.layers {
+		l := byLayer[res.layers[i].name]
+		l.nsPerOp = median(l.nsPerOpSample)
+		res.layers[i] = *l
+	}
 	file := filepath.Join(os.TempDir(), "hello-bench-micro.txt")
-	if err := os.WriteFile(file, out, 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(strings.Join(rootLines, "\n")), 0o644); err != nil {
 		return res, err
 	}
 	defer os.Remove(file)
-	stat, err := exec.Command("go", "tool", "benchstat", "-ignore", "pkg", "-col", "/server", file).CombinedOutput()
+	// Only benchstat's standard output goes into the report: the go command
+	// writes "go: downloading" lines to standard error on a new machine.
+	var stderr bytes.Buffer
+	cmd := exec.Command("go", "tool", "benchstat", "-ignore", "pkg", "-col", "/server", file)
+	cmd.Stderr = &stderr
+	stat, err := cmd.Output()
 	if err != nil {
-		return res, fmt.Errorf("benchstat: %v\n%s", err, stat)
+		return res, fmt.Errorf("benchstat: %v\n%s", err, stderr.Bytes())
 	}
 	res.benchstat = string(stat)
 	return res, nil

@@ -123,8 +123,13 @@ faults: ## As root: the fault matrix (SIGTERM, SIGKILL, SIGSTOP, cut link, laten
 	$(GO) run ./cmd/faults -binary bin/hello -toxiproxy bin/toxiproxy -source . $(if $(QUICK),-quick)
 
 .PHONY: bench
-bench: ## Measure hello against a well-written net/http service, bare net/http and the echo design, side by side; writes BENCHMARKS.md (about 6 minutes; BENCH_FLAGS=-before=REV adds the service at REV).
+bench: image ## As root: hello against a well-written net/http service, bare net/http and the echo design, and start-ups as Cloud Run shapes them (binary, image under runc and runsc); writes BENCHMARKS.md (about 25 minutes; BENCH_FLAGS=-before=REV adds the service at REV).
 	taskset -c 1 $(GO) -C bench run ./cmd/bench $(BENCH_FLAGS)
+
+.PHONY: seed-base
+seed-base: ## Push a stand-in for the distroless base to the local registry and print its name, for a machine that cannot pull gcr.io: KO_DEFAULTBASEIMAGE=$$(make -s seed-base) make bench.
+	@scripts/local-registry.sh start >&2
+	@$(GO) -C e2e run ./cmd/seedbase localhost:5000/base/static:nonroot
 
 FUZZTIME ?= 1m
 .PHONY: fuzz

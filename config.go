@@ -22,6 +22,7 @@ type config struct {
 	logLevel        slog.Level
 	corsOrigins     []string
 	metadataHost    string
+	projectID       string
 }
 
 // variable is one environment variable: its name, its default as it would be
@@ -98,6 +99,14 @@ func variables() []variable {
 			func(c *config, v string) (err error) {
 				c.corsOrigins, err = parseOrigins(v)
 				return err
+			}},
+		{"GOOGLE_CLOUD_PROJECT", "", "project id that ties log lines to traces; unset on Cloud Run: asked of the metadata server beside the first answers",
+			func(c *config, v string) error {
+				if v != "" && !validProjectID(v) {
+					return errors.New("a project id such as my-project-123 (lowercase letters, digits, '-'; example.com:my-project for a domain-scoped one)")
+				}
+				c.projectID = v
+				return nil
 			}},
 		{"GCE_METADATA_HOST", "", "host:port of a substitute metadata server (tests use it)",
 			func(c *config, v string) error { c.metadataHost = v; return nil }},
@@ -236,4 +245,22 @@ func validLabel(l string) bool {
 		}
 	}
 	return true
+}
+
+// validProjectID reports whether s can be a Google Cloud project id: 6 to 30
+// lowercase letters, digits and hyphens, starting with a letter and not ending
+// with a hyphen, optionally after a domain and a colon (example.com:my-project,
+// the legacy domain-scoped form).
+func validProjectID(s string) bool {
+	if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		domain := s[:i]
+		if domain == "" || strings.Trim(domain, "abcdefghijklmnopqrstuvwxyz0123456789-.") != "" {
+			return false
+		}
+		s = s[i+1:]
+	}
+	if len(s) < 6 || len(s) > 30 || s[0] < 'a' || s[0] > 'z' || s[len(s)-1] == '-' {
+		return false
+	}
+	return strings.Trim(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == ""
 }

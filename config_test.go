@@ -59,6 +59,8 @@ func TestLoadConfig(t *testing.T) {
 		{"CORS_ORIGINS with IP addresses", map[string]string{"CORS_ORIGINS": "http://127.0.0.1:8080,http://[::1]:3000"},
 			with(func(c *config) { c.corsOrigins = []string{"http://127.0.0.1:8080", "http://[::1]:3000"} })},
 		{"GCE_METADATA_HOST", map[string]string{"GCE_METADATA_HOST": "127.0.0.1:9"}, with(func(c *config) { c.metadataHost = "127.0.0.1:9" })},
+		{"GOOGLE_CLOUD_PROJECT", map[string]string{"GOOGLE_CLOUD_PROJECT": "my-project-123"}, with(func(c *config) { c.projectID = "my-project-123" })},
+		{"GOOGLE_CLOUD_PROJECT domain-scoped", map[string]string{"GOOGLE_CLOUD_PROJECT": "example.com:my-project"}, with(func(c *config) { c.projectID = "example.com:my-project" })},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,6 +164,10 @@ func TestBadConfigIsAnErrorNamingTheVariable(t *testing.T) {
 		{"SHUTDOWN_DELAY negative", map[string]string{"SHUTDOWN_DELAY": "-1s"}, []string{`SHUTDOWN_DELAY="-1s"`}},
 		{"HTTPS_REDIRECT", map[string]string{"HTTPS_REDIRECT": "yes please"}, []string{`HTTPS_REDIRECT="yes please"`}},
 		{"LOG_LEVEL", map[string]string{"LOG_LEVEL": "verbose"}, []string{`LOG_LEVEL="verbose"`}},
+		{"GOOGLE_CLOUD_PROJECT a project number", map[string]string{"GOOGLE_CLOUD_PROJECT": "123456789012"}, []string{`GOOGLE_CLOUD_PROJECT="123456789012"`}},
+		{"GOOGLE_CLOUD_PROJECT in capitals", map[string]string{"GOOGLE_CLOUD_PROJECT": "My-Project"}, []string{`GOOGLE_CLOUD_PROJECT="My-Project"`}},
+		{"GOOGLE_CLOUD_PROJECT ending in a hyphen", map[string]string{"GOOGLE_CLOUD_PROJECT": "my-project-"}, []string{`GOOGLE_CLOUD_PROJECT="my-project-"`}},
+		{"GOOGLE_CLOUD_PROJECT empty domain", map[string]string{"GOOGLE_CLOUD_PROJECT": ":my-project"}, []string{`GOOGLE_CLOUD_PROJECT=":my-project"`}},
 		{"REGION with a space", map[string]string{"REGION": "europe west1"}, []string{`REGION="europe west1"`}},
 		{"CORS_ORIGINS without scheme", map[string]string{"CORS_ORIGINS": "example.com"}, []string{`CORS_ORIGINS="example.com"`}},
 		{"CORS_ORIGINS with a path", map[string]string{"CORS_ORIGINS": "https://example.com/app"}, []string{`CORS_ORIGINS="https://example.com/app"`}},

@@ -28,10 +28,10 @@ func middlewares(logger *slog.Logger, cfg config, loc location, draining *atomic
 	var mw []func(http.Handler) http.Handler
 	// Access logging is for debugging: Cloud Run already logs every request.
 	if logger.Enabled(context.Background(), slog.LevelDebug) {
-		mw = append(mw, logRequests(logger, loc.projectID))
+		mw = append(mw, logRequests(logger, loc.project))
 	}
 	mw = append(mw,
-		recoverPanic(logger, loc.projectID),
+		recoverPanic(logger, loc.project),
 		closeWhileDraining(draining),
 		setResponseHeaders,
 		// CORS before the redirect: a preflight must be answered, not redirected.

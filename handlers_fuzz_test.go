@@ -32,7 +32,7 @@ func FuzzServer(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		servers[redirect] = newHandler(newLogger(io.Discard, slog.LevelInfo), cfg, location{region: "europe-west1", projectID: "p"}, new(atomic.Bool))
+		servers[redirect] = newHandler(newLogger(io.Discard, slog.LevelInfo), cfg, location{region: "europe-west1", project: knownProject("p")}, new(atomic.Bool))
 	}
 	statuses := map[int]bool{200: true, 301: true, 308: true, 404: true, 405: true}
 

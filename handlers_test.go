@@ -367,7 +367,7 @@ func TestPanicBecomesJSON500AndIsLogged(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/boom", func(http.ResponseWriter, *http.Request) { panic("kaboom") })
 	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { newJSONResponse(200, struct{}{}).write(w) })
-	srv := httptest.NewServer(recoverPanic(logger, "my-project")(mux))
+	srv := httptest.NewServer(recoverPanic(logger, knownProject("my-project"))(mux))
 	t.Cleanup(srv.Close)
 
 	// One kept-alive connection, written by hand so that it is known to be
@@ -420,7 +420,7 @@ func TestPanicBecomesJSON500AndIsLogged(t *testing.T) {
 
 func TestAbortHandlerPanicIsPassedOn(t *testing.T) {
 	t.Parallel()
-	h := recoverPanic(newLogger(io.Discard, slog.LevelInfo), "")(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	h := recoverPanic(newLogger(io.Discard, slog.LevelInfo), nil)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic(http.ErrAbortHandler)
 	}))
 	defer func() {
@@ -437,7 +437,7 @@ func TestAccessLogOnlyAtDebug(t *testing.T) {
 	for _, level := range []slog.Level{slog.LevelDebug, slog.LevelInfo} {
 		logs := new(syncBuffer)
 		cfg, _ := loadConfig(mapEnv(nil))
-		h := newHandler(newLogger(logs, level), cfg, location{region: "local", projectID: "p1"}, new(atomic.Bool))
+		h := newHandler(newLogger(logs, level), cfg, location{region: "local", project: knownProject("p1")}, new(atomic.Bool))
 		req := httptest.NewRequest("GET", "/health/?probe=1", nil)
 		req.Header.Set("X-Cloud-Trace-Context", "105445aa7843bc8bf206b12000100000/1;o=1")
 		req.Header.Set("User-Agent", "test-agent")
@@ -489,7 +489,7 @@ func TestPanicAfterTheAnswerBegunAbortsTheConnection(t *testing.T) {
 		http.NewResponseController(w).Flush()
 		panic("half way")
 	})
-	srv := httptest.NewUnstartedServer(recoverPanic(newLogger(logs, slog.LevelInfo), "")(mux))
+	srv := httptest.NewUnstartedServer(recoverPanic(newLogger(logs, slog.LevelInfo), nil)(mux))
 	serverLog := new(syncBuffer)
 	srv.Config.ErrorLog = log.New(serverLog, "", 0)
 	srv.Start()

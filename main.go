@@ -13,10 +13,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"sync/atomic"
@@ -117,8 +119,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ln := newDrainListener(tcp, readHeaderTimeout)
 	defer ln.Close()
 
-	// Connections that arrive during the lookup wait in the kernel's accept queue.
-	loc := lookupLocation(ctx, logger, cfg)
+	// Only a region lookup (K_SERVICE set, REGION not) delays the first answer;
+	// connections that arrive meanwhile wait in the kernel's accept queue. The
+	// project lookup runs beside the server and ends with it at the latest.
+	lookupCtx, cancelLookup := context.WithCancel(ctx)
+	loc, waitLookup := lookupLocation(lookupCtx, logger, cfg)
+	defer func() {
+		cancelLookup()
+		if waitLookup != nil {
+			waitLookup()
+		}
+	}()
 
 	var draining atomic.Bool
 	limits := timeouts{readHeader: readHeaderTimeout, read: readTimeout, write: writeTimeout, idle: idleTimeout}
@@ -129,7 +140,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"port", ln.Addr().(*net.TCPAddr).Port,
 		"region", loc.region,
 		"version", buildVersion(),
-		"https_redirect", cfg.httpsRedirect)
+		"https_redirect", cfg.httpsRedirect,
+		// What the Go runtime took from the platform: GOMAXPROCS from the CPU
+		// limit of the cgroup, the memory limit from GOMEMLIMIT only (-1: none).
+		"gomaxprocs", runtime.GOMAXPROCS(0),
+		"gomemlimit", memoryLimit())
 
 	select {
 	case err := <-serveErr:
@@ -139,6 +154,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// From here on a second SIGINT or SIGTERM ends the process at once.
 	stop()
 	return shutdown(logger, cfg, srv, ln, &draining, serveErr)
+}
+
+// memoryLimit is the Go runtime's soft memory limit in bytes (GOMEMLIMIT), or -1
+// when there is none. The runtime does not read the cgroup's memory limit by
+// itself, so on Cloud Run this is what the deploy sets.
+func memoryLimit() int64 {
+	if limit := debug.SetMemoryLimit(-1); limit != math.MaxInt64 {
+		return limit
+	}
+	return -1
 }
 
 // newServer returns the http.Server that serves h on ln, with limits t on slow

@@ -146,9 +146,14 @@ func TestRunPortTakenIsAnError(t *testing.T) {
 
 func TestMainExitsZeroOnSIGTERM(t *testing.T) {
 	t.Parallel()
-	cmd, stdout, _, done := startMain(t, "PORT=0", "REGION=europe-west4")
+	cmd, stdout, _, done := startMain(t, "PORT=0", "REGION=europe-west4", "GOMAXPROCS=3", "GOMEMLIMIT=100MiB")
 	line := waitForLog(t, stdout, "listening", done)
 	port, _ := line["port"].(float64)
+	// What the runtime took from the environment (on Cloud Run, GOMAXPROCS from
+	// the cgroup's CPU limit).
+	if line["gomaxprocs"] != 3.0 || line["gomemlimit"] != float64(100<<20) {
+		t.Errorf("start-up line gomaxprocs = %v, gomemlimit = %v, want 3 and %d", line["gomaxprocs"], line["gomemlimit"], 100<<20)
+	}
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", int(port)))
 	if err != nil {
 		t.Fatalf("GET /: %v", err)

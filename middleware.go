@@ -152,7 +152,7 @@ func closeWhileDraining(draining *atomic.Bool) func(http.Handler) http.Handler {
 // the client sees a broken answer rather than a truncated one that looks whole.
 // http.ErrAbortHandler from a handler is passed on as it is: it is how a handler
 // asks net/http to abort the response without a log line.
-func recoverPanic(logger *slog.Logger, projectID string) func(http.Handler) http.Handler {
+func recoverPanic(logger *slog.Logger, proj *project) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			// The recorder costs an allocation and about 85 ns a request
@@ -167,7 +167,7 @@ func recoverPanic(logger *slog.Logger, projectID string) func(http.Handler) http
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				attrs := append(traceAttrs(projectID, r.Header),
+				attrs := append(proj.traceAttrs(r.Header),
 					slog.String("stack_trace", fmt.Sprintf("panic: %v\n\n%s", v, debug.Stack())),
 					slog.String("method", r.Method),
 					slog.String("path", r.URL.Path),
@@ -185,7 +185,7 @@ func recoverPanic(logger *slog.Logger, projectID string) func(http.Handler) http
 
 // logRequests logs every request at DEBUG, with an httpRequest field in the shape
 // Cloud Logging shows as a request line, tied to the request's trace.
-func logRequests(logger *slog.Logger, projectID string) func(http.Handler) http.Handler {
+func logRequests(logger *slog.Logger, proj *project) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -199,7 +199,7 @@ func logRequests(logger *slog.Logger, projectID string) func(http.Handler) http.
 			if err != nil {
 				remote = r.RemoteAddr
 			}
-			attrs := append(traceAttrs(projectID, r.Header), slog.Group("httpRequest",
+			attrs := append(proj.traceAttrs(r.Header), slog.Group("httpRequest",
 				slog.String("requestMethod", r.Method),
 				slog.String("requestUrl", r.URL.RequestURI()),
 				slog.Int("status", status),

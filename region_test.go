@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // fakeMetadata is a stand-in for the metadata server. Like the real one it answers
@@ -101,6 +103,16 @@ func TestLookupLocation(t *testing.T) {
 			wantRegion: "us-east1", wantProject: "my-project", wantRequests: 1, wantNoWarning: true,
 		},
 		{
+			name: "on Cloud Run: REGION and GOOGLE_CLOUD_PROJECT, nothing is asked",
+			env:  map[string]string{"K_SERVICE": "hello", "REGION": "us-east1", "GOOGLE_CLOUD_PROJECT": "given-project"}, answers: good,
+			wantRegion: "us-east1", wantProject: "given-project", wantRequests: 0, wantNoWarning: true,
+		},
+		{
+			name: "off Cloud Run: GOOGLE_CLOUD_PROJECT ties logs to traces",
+			env:  map[string]string{"GOOGLE_CLOUD_PROJECT": "given-project"}, answers: good,
+			wantRegion: "local", wantProject: "given-project", wantRequests: 0, wantNoWarning: true,
+		},
+		{
 			name: "on Cloud Run: region not defined",
 			env:  map[string]string{"K_SERVICE": "hello"}, answers: map[string]string{"project/project-id": "p"},
 			wantRegion: "unknown", wantProject: "p", wantRequests: -1, wantWarning: "cannot find the region",
@@ -138,9 +150,21 @@ func TestLookupLocation(t *testing.T) {
 				t.Fatal(err)
 			}
 			logs := new(syncBuffer)
-			got := lookupLocation(context.Background(), newLogger(logs, slog.LevelInfo), cfg)
-			if got.region != tt.wantRegion || got.projectID != tt.wantProject {
-				t.Errorf("lookupLocation = {region %q, project %q}, want {%q, %q}", got.region, got.projectID, tt.wantRegion, tt.wantProject)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			got, wait := lookupLocation(ctx, newLogger(logs, slog.LevelInfo), cfg)
+			if tt.hang {
+				cancel() // as shutdown would: the project question ends with it
+			}
+			if wait != nil {
+				wait()
+			}
+			gotProject := ""
+			if got.project != nil && got.project.id.Load() != nil {
+				gotProject = *got.project.id.Load()
+			}
+			if got.region != tt.wantRegion || gotProject != tt.wantProject {
+				t.Errorf("lookupLocation = {region %q, project %q}, want {%q, %q}", got.region, gotProject, tt.wantRegion, tt.wantProject)
 			}
 			if n := f.requests.Load(); tt.wantRequests >= 0 && n != tt.wantRequests {
 				t.Errorf("metadata server got %d requests, want %d", n, tt.wantRequests)
@@ -148,8 +172,8 @@ func TestLookupLocation(t *testing.T) {
 			if tt.wantWarning != "" && !strings.Contains(logs.String(), tt.wantWarning) {
 				t.Errorf("logs = %q, want a warning containing %q", logs, tt.wantWarning)
 			}
-			if tt.wantNoWarning && logs.Len() != 0 {
-				t.Errorf("logs = %q, want none", logs)
+			if tt.wantNoWarning && strings.Contains(logs.String(), `"severity":"WARNING"`) {
+				t.Errorf("logs = %q, want no warning", logs)
 			}
 		})
 	}
@@ -165,4 +189,116 @@ func closedPort(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// gatedMetadata is a metadata server that holds every request until release is
+// closed (or the client gives up), counting the requests it holds.
+type gatedMetadata struct {
+	*fakeMetadata
+	release chan struct{}
+	held    atomic.Int32
+}
+
+func newGatedMetadata(t *testing.T, answers map[string]string) *gatedMetadata {
+	t.Helper()
+	g := &gatedMetadata{release: make(chan struct{})}
+	inner := newFakeMetadata(t, answers, false)
+	g.fakeMetadata = &fakeMetadata{Server: httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.requests.Add(1)
+		g.held.Add(1)
+		defer g.held.Add(-1)
+		select {
+		case <-g.release:
+			inner.Config.Handler.ServeHTTP(w, r)
+		case <-r.Context().Done():
+		}
+	}))}
+	t.Cleanup(g.Close)
+	return g
+}
+
+// waitRequests waits until the server has received n requests.
+func (g *gatedMetadata) waitRequests(t *testing.T, n int32) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for g.requests.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the metadata server got %d requests in 10s, want %d", g.requests.Load(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// logLines returns the JSON log lines whose message is msg, in order.
+func logLines(t *testing.T, logs *syncBuffer, msg string) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var entry map[string]any
+		if json.Unmarshal([]byte(line), &entry) == nil && entry["message"] == msg {
+			lines = append(lines, entry)
+		}
+	}
+	return lines
+}
+
+// With REGION set, the first answers do not wait on the metadata server, however
+// slow: the project id, asked beside them, only delays the trace links of log
+// lines, and the first line without one says so.
+func TestFirstAnswersDoNotWaitOnTheMetadataServer(t *testing.T) {
+	t.Parallel()
+	const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	for _, answers := range []bool{true, false} {
+		name := "metadata server answers late"
+		if !answers {
+			name = "metadata server never answers"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			g := newGatedMetadata(t, map[string]string{"project/project-id": "proj-late"})
+			s := startRun(t, map[string]string{
+				"K_SERVICE":         "hello",
+				"REGION":            "asia-south2",
+				"GCE_METADATA_HOST": g.host(),
+				"LOG_LEVEL":         "debug",
+			})
+			g.waitRequests(t, 1)
+			for range 2 {
+				resp, body := s.get("/", map[string]string{"Traceparent": traceparent})
+				if want := `{"message":"Hello world!","region":"asia-south2","service":"hello"}` + "\n"; resp.StatusCode != 200 || body != want {
+					t.Errorf("GET / = %d %q, want 200 %q", resp.StatusCode, body, want)
+				}
+			}
+			if n := g.held.Load(); n != 1 {
+				t.Errorf("the metadata server holds %d requests after the first answers, want 1: the answers waited for it", n)
+			}
+			if n := g.requests.Load(); n != 1 {
+				t.Errorf("the metadata server got %d requests, want 1 (the project id only)", n)
+			}
+			s.waitLog("GET /")
+			if n := len(logLines(t, s.logs, msgProjectNotYet)); n != 1 {
+				t.Errorf("%d lines say the project id is not known yet, want 1; logs:\n%s", n, s.logs)
+			}
+			for _, line := range logLines(t, s.logs, "GET /") {
+				if _, ok := line[traceKey]; ok {
+					t.Errorf("a log line written before the project id was known has a trace link: %v", line)
+				}
+			}
+			if !answers {
+				return
+			}
+			close(g.release)
+			s.waitLog("found the project id; log lines are tied to traces from now on")
+			s.get("/", map[string]string{"Traceparent": traceparent})
+			lines := logLines(t, s.logs, "GET /")
+			for deadline := time.Now().Add(10 * time.Second); len(lines) < 3 && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+				lines = logLines(t, s.logs, "GET /")
+			}
+			want := "projects/proj-late/traces/0af7651916cd43dd8448eb211c80319c"
+			if got := lines[len(lines)-1][traceKey]; len(lines) != 3 || got != want {
+				t.Errorf("after the metadata server answered, %d request lines, the last with %s %v, want 3, the last with %q", len(lines), traceKey, got, want)
+			}
+		})
+	}
 }

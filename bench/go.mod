@@ -3,9 +3,9 @@ module github.com/example/hello/bench
 go 1.26.8
 
 require (
-	github.com/example/hello v0.0.0
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/tsenart/vegeta/v12 v12.13.0
+	golang.org/x/sys v0.49.0
 )
 
 require (
@@ -23,7 +23,6 @@ require (
 	golang.org/x/net v0.59.0 // indirect
 	golang.org/x/perf v0.0.0-20260908200009-22c9c6c9d4da // indirect
 	golang.org/x/sync v0.23.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
 	golang.org/x/time v0.15.0 // indirect
 )

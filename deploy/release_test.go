@@ -4,6 +4,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -192,8 +193,13 @@ func TestTheManifestCarriesWhatServiceHealthAndFailoverRelyOn(t *testing.T) {
 	}
 	// The service starts in milliseconds: the startup probe must not wait out
 	// the default 10 s period.
-	if p, _ := m.at(t, append(container, "startupProbe", "periodSeconds")...).(int); p < 1 || p > 2 {
-		t.Errorf("startupProbe.periodSeconds = %d, want 1 or 2", p)
+	// period: Cloud Run's shortest (1 s); no initial delay; a timeout no longer
+	// than the period (Cloud Run refuses one); and 10 s in all before Cloud Run
+	// gives up on the instance.
+	for field, want := range map[string]int{"initialDelaySeconds": 0, "periodSeconds": 1, "timeoutSeconds": 1, "failureThreshold": 10} {
+		if got := m.at(t, append(container, "startupProbe", field)...); got != want {
+			t.Errorf("startupProbe.%s = %v, want %d", field, got, want)
+		}
 	}
 	if got := m.at(t, append(container, "ports", "0", "containerPort")...); got != 8080 {
 		t.Errorf("containerPort = %v, want 8080", got)
@@ -226,13 +232,27 @@ func TestEveryParameterTheManifestTakesIsGivenToEveryRegionAndNoOther(t *testing
 	for _, item := range params.Items {
 		got = append(got, literal(t, item.KeyExpr).AsString())
 	}
+	// Each region's target gives local.deploy_parameters and its own region:
+	// merge(local.deploy_parameters, { region = each.key }).
+	region := c.resource(t, "google_clouddeploy_target.region")
+	call, ok := attr(t, region, "deploy_parameters").(*hclsyntax.FunctionCallExpr)
+	if !ok || call.Name != "merge" || len(call.Args) != 2 || !slices.Equal(refs(call.Args[0]), []string{"local.deploy_parameters"}) {
+		t.Fatalf("the region targets' deploy_parameters are not merge(local.deploy_parameters, { region = each.key })")
+	}
+	own, ok := call.Args[1].(*hclsyntax.ObjectConsExpr)
+	if !ok {
+		t.Fatalf("the region targets' own deploy parameters are not an object")
+	}
+	for _, item := range own.Items {
+		key := literal(t, item.KeyExpr).AsString()
+		got = append(got, key)
+		if key != "region" || !slices.Equal(refs(item.ValueExpr), []string{"each.key"}) {
+			t.Errorf("a region's target gives %s = %s, want only region = each.key", key, refs(item.ValueExpr))
+		}
+	}
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
-		t.Errorf("local.deploy_parameters gives %v, the manifest takes %v: a missing one makes the release fail, an extra one is a setting that does nothing", got, want)
-	}
-	region := c.resource(t, "google_clouddeploy_target.region")
-	if rs := refs(attr(t, region, "deploy_parameters")); !slices.Equal(rs, []string{"local.deploy_parameters"}) {
-		t.Errorf("the region targets' deploy_parameters = %v, want local.deploy_parameters", rs)
+		t.Errorf("the region targets give the parameters %v, the manifest takes %v: a missing one makes the release fail, an extra one is a setting that does nothing", got, want)
 	}
 	// Given once: a parameter given twice with other values fails the release.
 	if _, ok := c.resource(t, "google_clouddeploy_target.others").Body.Attributes["deploy_parameters"]; ok {
@@ -243,6 +263,10 @@ func TestEveryParameterTheManifestTakesIsGivenToEveryRegionAndNoOther(t *testing
 		case "min_instances", "max_instances":
 			if !refersTo(item.ValueExpr, "var."+key) {
 				t.Errorf("deploy parameter %s does not come from var.%s", key, key)
+			}
+		case "project_id":
+			if !slices.Equal(refs(item.ValueExpr), []string{"var.project"}) {
+				t.Errorf("deploy parameter project_id does not come from var.project")
 			}
 		}
 	}
@@ -591,5 +615,77 @@ func TestTheDeployerMayDeployWhatTheManifestAsks(t *testing.T) {
 	m := loadManifest(t)
 	if a, _ := m.at(t, "metadata", "annotations").(map[string]any); a["run.googleapis.com/invoker-iam-disabled"] == "true" && !slices.Contains(roles, "roles/run.admin") {
 		t.Errorf("the manifest turns the invoker check off, and the deployer cannot")
+	}
+}
+
+// envVar is one entry of the container's env in the manifest.
+type envVar struct{ value, comment string }
+
+// env returns the container's environment variables by name.
+func (m manifest) env(t *testing.T) map[string]envVar {
+	t.Helper()
+	n := m.root
+	for _, p := range append(container, "env") {
+		switch n.Kind {
+		case yaml.MappingNode:
+			var next *yaml.Node
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == p {
+					next = n.Content[i+1]
+				}
+			}
+			if next == nil {
+				t.Fatalf("%s has no %s", manifestPath, p)
+			}
+			n = next
+		case yaml.SequenceNode:
+			n = n.Content[0]
+		}
+	}
+	out := map[string]envVar{}
+	for _, item := range n.Content {
+		var name string
+		var v envVar
+		for i := 0; i+1 < len(item.Content); i += 2 {
+			switch item.Content[i].Value {
+			case "name":
+				name = item.Content[i+1].Value
+			case "value":
+				v = envVar{item.Content[i+1].Value, item.Content[i+1].LineComment}
+			}
+		}
+		out[name] = v
+	}
+	return out
+}
+
+// The deploy tells each region's service its region and project, so that nothing
+// waits on the metadata server before the first answer, and gives the Go runtime
+// the memory limit it does not read by itself.
+func TestTheManifestTellsTheServiceWhatItWouldOtherwiseAsk(t *testing.T) {
+	m := loadManifest(t)
+	env := m.env(t)
+	for name, param := range map[string]string{"REGION": "region", "GOOGLE_CLOUD_PROJECT": "project_id"} {
+		if got := env[name].comment; got != "# from-param: ${"+param+"}" {
+			t.Errorf("env %s's comment = %q, want it to take the deploy parameter %s", name, got, param)
+		}
+	}
+	// The first generation environment (the second needs 512 MiB at least), and
+	// no startup CPU boost (docs/operations.md, "Start-up").
+	annotations, _ := m.at(t, templateAnnotations...).(map[string]any)
+	if got := annotations["run.googleapis.com/execution-environment"]; got != "gen1" {
+		t.Errorf("execution-environment = %v, want gen1", got)
+	}
+	if got := annotations["run.googleapis.com/startup-cpu-boost"]; got != "false" {
+		t.Errorf("startup-cpu-boost = %v, want \"false\" (a string, as Cloud Run's annotations are)", got)
+	}
+	// GOMEMLIMIT is 90 % of the memory limit, in MiB.
+	limit, _ := m.at(t, append(container, "resources", "limits", "memory")...).(string)
+	mib, err := strconv.Atoi(strings.TrimSuffix(limit, "Mi"))
+	if err != nil || !strings.HasSuffix(limit, "Mi") {
+		t.Fatalf("limits.memory = %q, want NNNMi", limit)
+	}
+	if got, want := env["GOMEMLIMIT"].value, strconv.Itoa(mib*9/10)+"MiB"; got != want {
+		t.Errorf("GOMEMLIMIT = %q, want %q: 90 %% of limits.memory %s", got, want, limit)
 	}
 }

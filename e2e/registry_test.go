@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"archive/tar"
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -12,7 +10,6 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -23,14 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/hello/e2e/internal/basestandin"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -157,51 +150,17 @@ func (r *registry) tags(t *testing.T, repo string) []string {
 	return tags
 }
 
-// seedBase pushes a small static nonroot base image in the shape of
-// gcr.io/distroless/static-debian13:nonroot, which cannot be pulled here: nonroot
-// user 65532 in /etc/passwd and /etc/group, CA certificates, /tmp, /home/nonroot,
-// no shell. It returns the reference to give KO_DEFAULTBASEIMAGE.
+// seedBase pushes the stand-in for gcr.io/distroless/static-debian13:nonroot,
+// which cannot be pulled here (internal/basestandin), with this machine's CA
+// certificates. It returns the reference to give KO_DEFAULTBASEIMAGE.
 func (r *registry) seedBase(t *testing.T) string {
 	t.Helper()
-	files := []tarEntry{
-		{name: "etc/", mode: 0o755, dir: true},
-		{name: "etc/passwd", mode: 0o644, body: "root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"},
-		{name: "etc/group", mode: 0o644, body: "root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n"},
-		{name: "etc/nsswitch.conf", mode: 0o644, body: "hosts: files dns\n"},
-		{name: "etc/ssl/", mode: 0o755, dir: true},
-		{name: "etc/ssl/certs/", mode: 0o755, dir: true},
-		{name: "etc/ssl/certs/ca-certificates.crt", mode: 0o644, body: readOr(t, "/etc/ssl/certs/ca-certificates.crt")},
-		{name: "home/", mode: 0o755, dir: true},
-		{name: "home/nonroot/", mode: 0o700, dir: true, uid: 65532},
-		{name: "tmp/", mode: 0o1777, dir: true},
+	ca := basestandin.MachineCABundle()
+	if ca == "" {
+		t.Logf("no CA certificates on this machine; the base gets an empty CA bundle")
 	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(tarOf(t, files))), nil
-	}, tarball.WithMediaType(types.OCILayer))
+	img, err := basestandin.Image(ca)
 	if err != nil {
-		t.Fatal(err)
-	}
-	base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
-	img, err := mutate.AppendLayers(base, layer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = cfg.DeepCopy()
-	cfg.OS, cfg.Architecture = "linux", "amd64"
-	cfg.Config = v1.Config{
-		User:       "65532",
-		WorkingDir: "/home/nonroot",
-		Env: []string{
-			"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-			"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
-		},
-	}
-	if img, err = mutate.ConfigFile(img, cfg); err != nil {
 		t.Fatal(err)
 	}
 	ref, err := name.ParseReference(r.host + "/base/static:nonroot")
@@ -212,42 +171,6 @@ func (r *registry) seedBase(t *testing.T) string {
 		t.Fatalf("pushing the base image: %v", err)
 	}
 	return ref.String()
-}
-
-// tarEntry is one file or directory of a layer.
-type tarEntry struct {
-	name string
-	mode int64
-	dir  bool
-	uid  int
-	body string
-}
-
-// tarOf writes entries as a tar stream with fixed times, so the base is the same
-// every run.
-func tarOf(t *testing.T, entries []tarEntry) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range entries {
-		h := &tar.Header{Name: e.name, Mode: e.mode, Uid: e.uid, Gid: e.uid, ModTime: time.Unix(0, 0), Format: tar.FormatPAX}
-		if e.dir {
-			h.Typeflag = tar.TypeDir
-		} else {
-			h.Typeflag = tar.TypeReg
-			h.Size = int64(len(e.body))
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.WriteString(tw, e.body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 // selfSignedCert returns a CA certificate that also serves 127.0.0.1 and localhost.
@@ -306,16 +229,6 @@ func writeFile(t *testing.T, path string, b []byte) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func readOr(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Logf("no %s on this machine; the base gets an empty CA bundle", path)
-		return ""
-	}
-	return string(b)
 }
 
 // need fails the test, saying what to install, when a program is missing.

@@ -22,11 +22,13 @@ locals {
   # The regions a release reaches after the canary, in var.regions' order.
   others = [for r in var.regions : r if r != var.canary_region]
 
-  # The values deploy/service.yaml marks "from-param", the same in every region.
+  # The values deploy/service.yaml marks "from-param" that are the same in every
+  # region; each region's target adds its own region.
   deploy_parameters = {
     min_instances           = tostring(var.min_instances)
     max_instances           = tostring(var.max_instances)
     runtime_service_account = google_service_account.runtime.email
+    project_id              = var.project
   }
 
   # The two stages, in promotion order, with the regions whose alert policies each
@@ -149,7 +151,7 @@ resource "google_clouddeploy_target" "region" {
   name              = "${local.service}-${each.key}"
   location          = var.delivery_region
   description       = "${local.service} on Cloud Run in ${each.key}"
-  deploy_parameters = local.deploy_parameters
+  deploy_parameters = merge(local.deploy_parameters, { region = each.key })
 
   run {
     location = "projects/${var.project}/locations/${each.key}"

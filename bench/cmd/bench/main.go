@@ -72,6 +72,9 @@ type options struct {
 	out          string
 	quick        bool
 	before       string
+	// Start-up as Cloud Run shapes it (startup.go).
+	shapedStartups int
+	image          string
 }
 
 func main() {
@@ -86,9 +89,11 @@ func main() {
 	flag.StringVar(&o.out, "out", "../BENCHMARKS.md", "where to write the report; empty: stdout only")
 	flag.BoolVar(&o.quick, "quick", false, "a short run to check that everything works (figures not for publishing)")
 	flag.StringVar(&o.before, "before", "", "also measure the service as it was at this git revision (a commit, a tag, HEAD), as hello@REV")
+	flag.IntVar(&o.shapedStartups, "shaped-startups", 100, "Cloud Run-shaped start-ups per server, metadata server and shape")
+	flag.StringVar(&o.image, "image", "../dist/oci", "the image's OCI layout (make image) for the start-ups under runc and runsc")
 	flag.Parse()
 	if o.quick {
-		o.rounds, o.duration, o.rateDuration, o.startups, o.slowClients = 2, time.Second, time.Second, 3, 50
+		o.rounds, o.duration, o.rateDuration, o.startups, o.slowClients, o.shapedStartups = 2, time.Second, time.Second, 3, 50, 5
 	}
 	if err := run(o); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
@@ -155,6 +160,15 @@ func run(o options) error {
 	}
 	progress("start-up: %d runs each", o.startups)
 
+	by := map[string]*server{}
+	for _, s := range servers {
+		by[s.name] = s
+	}
+	shapes, err := shapedStartups(o, dir, by["hello"], by["baseline"], by["hello@"+o.before])
+	if err != nil {
+		return err
+	}
+
 	for round := range o.rounds {
 		for _, s := range rotate(servers, round) {
 			progress("round %d/%d: %s", round+1, o.rounds, s.name)
@@ -175,7 +189,7 @@ func run(o options) error {
 		return err
 	}
 
-	report := writeReport(servers, slow, micro, o)
+	report := writeReport(servers, shapes, slow, micro, o)
 	fmt.Print(report)
 	if o.out != "" {
 		if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil {

@@ -8,7 +8,7 @@ import (
 )
 
 // writeReport formats everything as BENCHMARKS.md.
-func writeReport(servers []*server, slow slowResult, micro microResult, o options) string {
+func writeReport(servers []*server, shapes []*shape, slow slowResult, micro microResult, o options) string {
 	by := map[string]*server{}
 	for _, s := range servers {
 		by[s.name] = s
@@ -87,6 +87,17 @@ func writeReport(servers []*server, slow slowResult, micro microResult, o option
 		fmt.Fprintf(&b, "| peak RSS (median over the rounds) within 5 %% of %s | %s vs %s (%+.1f %%) | %s |\n", before.name, mib(hp), mib(bp), 100*(float64(hp)/float64(bp)-1), noWorse(float64(hp), float64(bp)))
 		fmt.Fprintf(&b, "| binary within 5 %% of %s | %d vs %d bytes (%+.1f %%) | %s |\n", before.name, hello.size, before.size, 100*(float64(hello.size)/float64(before.size)-1), noWorse(float64(hello.size), float64(before.size)))
 	}
+	for _, sh := range shapes {
+		base := sh.baseline()
+		for _, v := range sh.variants {
+			if v.stub == nil || v.server != hello || len(v.first) == 0 || len(base.first) == 0 {
+				continue
+			}
+			r := float64(percentile(v.first, 50)) / float64(percentile(base.first, 50))
+			fmt.Fprintf(&b, "| Cloud Run-shaped start-up p50 ≤ 1.1 × baseline: %s, metadata server %s | %s vs %s (%.2f ×) | %s |\n",
+				sh.name, v.stub.name, ms(percentile(v.first, 50)), ms(percentile(base.first, 50)), r, met(r <= 1.1))
+		}
+	}
 	fmt.Fprintf(&b, "| peak RSS after the load ≤ 20 MiB | %s | %s |\n", mib(peak), met(peak <= 20<<20))
 	loadedRatio := float64(slow.loaded.p99) / float64(slow.unloaded.p99)
 	fmt.Fprintf(&b, "| slow clients: p99 within 2 × unloaded | %s vs %s (%.2f ×) with %d slowloris connections | %s |\n",
@@ -116,10 +127,13 @@ func writeReport(servers []*server, slow slowResult, micro microResult, o option
 		ms(median(pick(well.m.latency, func(l latency) time.Duration { return l.p99 }))),
 		ms(median(pick(base.m.latency, func(l latency) time.Duration { return l.p99 }))),
 		ms(median(pick(echo.m.latency, func(l latency) time.Duration { return l.p99 }))))
-	fmt.Fprintf(&b, "- Start-up: %s vs %s (baseline). On Cloud Run the service also asks the metadata server for its region (up to 2 s when it does not answer), which this local run does not do.\n",
+	fmt.Fprintf(&b, "- Start-up: %s vs %s (baseline) on the local path (no `K_SERVICE`); the next section starts them as Cloud Run does.\n",
 		ms(median(hello.m.startups)), ms(median(base.m.startups)))
 	fmt.Fprintf(&b, "- %d connections sending their headers a byte a second moved the p99 of normal requests from %s to %s, and were cut off by the service's header limit.\n",
 		slow.clients, ms(slow.unloaded.p99), ms(slow.loaded.p99))
+
+	writeShapedStartups(&b, shapes, o)
+	writeCost(&b, helloCPU, coldStart(shapes, hello))
 
 	fmt.Fprintf(&b, "\n## Micro-benchmarks\n\n`go test -bench BenchmarkRoot -benchmem`: `GET /` through the service's whole handler (`newHandler`), the well-written service's mux and the baseline mux, without the network, compared with `benchstat -col /server`:\n\n```\n%s```\n", micro.benchstat)
 	fmt.Fprintf(&b, "\n### Layer by layer\n\n`BenchmarkLayers`: `GET /` through chi and the routes alone, then with each of `newHandler`'s middlewares added in turn, outermost first (median of the counts; in-process, without net/http's own work, which is the same for every server). What the service costs beyond the well-written one is these layers.\n\n")
@@ -186,3 +200,44 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float
 func us(d time.Duration) string { return fmt.Sprintf("%.2f µs", float64(d)/float64(time.Microsecond)) }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// writeShapedStartups is the section on start-ups as Cloud Run shapes them.
+func writeShapedStartups(b *strings.Builder, shapes []*shape, o options) {
+	fmt.Fprintf(b, "\n## Start-up as Cloud Run starts it\n\n")
+	fmt.Fprintf(b, "Exec to the first accepted connection (what a TCP startup probe sees) and to the first 200 on `/` (an HTTP probe), %d starts of each row, in rounds with a rotating order so that each hello row is paired with the baseline. "+
+		"Each start: `K_SERVICE`, `K_REVISION` and `REGION` set, a metadata server on loopback (`GCE_METADATA_HOST`) that answers at once, after 500 ms, or accepts and never answers; "+
+		"a cgroup of 1 CPU (`cpu.cfs_quota_us` = period) and 256 MiB, the deploy's limits, with `GOMAXPROCS` unset (the runtime reads the quota); the binary's pages dropped from the page cache first (`fadvise(DONTNEED)`). "+
+		"The image rows unpack `make image`'s OCI layout with umoci, add the baseline binary beside hello's, and run each start as its own container: `create` (the sandbox) untimed, the clock from `start`.\n\n", o.shapedStartups)
+	fmt.Fprintf(b, "| shape | server, metadata server | starts | accept p50 | accept p99 | accept max | first 200 p50 | first 200 p99 | first 200 max | × baseline (p50) |\n")
+	fmt.Fprintf(b, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, sh := range shapes {
+		if sh.err != nil {
+			fmt.Fprintf(b, "| %s | not measured: %s | | | | | | | | |\n", sh.name, strings.ReplaceAll(strings.TrimSpace(sh.err.Error()), "\n", " "))
+			continue
+		}
+		base := percentile(sh.baseline().first, 50)
+		for _, v := range sh.variants {
+			fmt.Fprintf(b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %.2f |\n", sh.name, v.name, len(v.first),
+				ms(percentile(v.accept, 50)), ms(percentile(v.accept, 99)), ms(slices.Max(v.accept)),
+				ms(percentile(v.first, 50)), ms(percentile(v.first, 99)), ms(slices.Max(v.first)),
+				float64(percentile(v.first, 50))/float64(base))
+		}
+	}
+	fmt.Fprintf(b, "\nWhat this reproduces of Cloud Run's start and what it cannot: docs/testing.md, \"Start-up as Cloud Run starts it\".\n")
+}
+
+// coldStart is hello's p50 start in the image under runc with a metadata server
+// that answers at once, or in the first shape measured if that one was not.
+func coldStart(shapes []*shape, hello *server) time.Duration {
+	var found time.Duration
+	for _, sh := range shapes {
+		for _, v := range sh.variants {
+			if v.server == hello && v.stub != nil && v.stub.delay == 0 && !v.stub.never && len(v.first) > 0 && sh.err == nil {
+				if found == 0 || strings.Contains(sh.name, "runc") {
+					found = percentile(v.first, 50)
+				}
+			}
+		}
+	}
+	return found
+}

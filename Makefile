@@ -78,6 +78,11 @@ publish: ## Build the image with ko, push it to KO_DOCKER_REPO as hello:VERSION 
 	@case "$(KO_DOCKER_REPO)" in localhost:5000|localhost:5000/*) scripts/local-registry.sh start ;; esac
 	$(KO) build --base-import-paths --tags '$(VERSION),latest' .
 
+.PHONY: publish-probe
+publish-probe: ## Build cmd/probe's image with ko and push it as probe:VERSION; the last line is NAME@sha256:DIGEST, for deploy/terraform's probe_image (the releases' synthetic traffic).
+	@case "$(KO_DOCKER_REPO)" in localhost:5000|localhost:5000/*) scripts/local-registry.sh start ;; esac
+	$(KO) build --base-import-paths --tags '$(VERSION)' ./cmd/probe
+
 .PHONY: image
 image: ## Build the image without pushing, as an OCI layout in dist/oci.
 	rm -rf dist/oci
@@ -108,8 +113,12 @@ deploy: ## Apply deploy/terraform (accounts, release pipeline, alerts, load bala
 	scripts/deploy.sh
 
 .PHONY: release
-release: ## Verify IMAGE=NAME@sha256:..., then release it through Cloud Deploy: canary region first, analysed, then the rest. ALLOW_UNSIGNED=1 releases what verify refuses.
+release: ## Verify IMAGE=NAME@sha256:..., then release it through Cloud Deploy: canary region first, analysed, then the rest. ALLOW_UNSIGNED=1 releases what verify refuses; WAIT=1 waits for its first rollout.
 	scripts/release.sh
+
+.PHONY: release-wait
+release-wait: ## Wait until every rollout of RELEASE=NAME has ended, printing each one's state; fails if one did not succeed.
+	scripts/release.sh wait
 
 .PHONY: probe
 probe: ## Probe a deployment: make probe URL=https://hello.example.com/ [PROBE_FLAGS="-n 500 -expect-region europe-west1"].

@@ -607,7 +607,7 @@ func TestTheFaultHarnessRunsTheTerraformPolicy(t *testing.T) {
 func TestTheDeployerMayDeployWhatTheManifestAsks(t *testing.T) {
 	c := load(t)
 	roles := stringList(t, c.resource(t, "google_project_iam_member.deployer").Body.Attributes["for_each"].Expr.(*hclsyntax.FunctionCallExpr).Args[0])
-	for _, want := range []string{"roles/clouddeploy.jobRunner", "roles/run.admin", "roles/monitoring.alertViewer"} {
+	for _, want := range []string{"roles/clouddeploy.jobRunner", "roles/run.admin"} {
 		if !slices.Contains(roles, want) {
 			t.Errorf("the deployer's roles %v lack %s", roles, want)
 		}
@@ -687,5 +687,54 @@ func TestTheManifestTellsTheServiceWhatItWouldOtherwiseAsk(t *testing.T) {
 	}
 	if got, want := env["GOMEMLIMIT"].value, strconv.Itoa(mib*9/10)+"MiB"; got != want {
 		t.Errorf("GOMEMLIMIT = %q, want %q: 90 %% of limits.memory %s", got, want, limit)
+	}
+}
+
+// TestCIMayReleaseInThisPipelineAndNothingElse: CI's account creates releases in
+// this pipeline only (the releaser role on the pipeline, not the project), acts
+// as the accounts its jobs run as, and holds no project-wide role.
+func TestCIMayReleaseInThisPipelineAndNothingElse(t *testing.T) {
+	c := load(t)
+	for addr, r := range c.resources {
+		if !strings.HasPrefix(addr, "google_project_iam_member.") {
+			continue
+		}
+		if refersTo(attr(t, r, "member"), "var.ci_service_account") {
+			t.Errorf("%s grants CI's account a role on the whole project", addr)
+		}
+	}
+	releaser := c.resource(t, "google_clouddeploy_delivery_pipeline_iam_member.ci_releaser")
+	if got := literal(t, attr(t, releaser, "role")).AsString(); got != "roles/clouddeploy.releaser" {
+		t.Errorf("CI's role on the pipeline = %s, want roles/clouddeploy.releaser", got)
+	}
+	if got := string(mustSource(t, attr(t, releaser, "name"))); got != "google_clouddeploy_delivery_pipeline.hello.name" {
+		t.Errorf("CI's releaser role is on %s, want the pipeline", got)
+	}
+	if !refersTo(attr(t, releaser, "member"), "var.ci_service_account") {
+		t.Errorf("the pipeline's releaser is not CI's account")
+	}
+}
+
+// TestTheIAMResourcesWaitForTheResourceManagerAPI: project IAM goes through the
+// Cloud Resource Manager API, which Terraform enables first; a project's own
+// service account finds it disabled in a new project.
+func TestTheIAMResourcesWaitForTheResourceManagerAPI(t *testing.T) {
+	c := load(t)
+	api := c.resource(t, "google_project_service.resource_manager")
+	if got := literal(t, attr(t, api, "service")).AsString(); got != "cloudresourcemanager.googleapis.com" {
+		t.Errorf("google_project_service.resource_manager enables %s", got)
+	}
+	for _, addr := range c.ofType("google_project_iam_member") {
+		d, ok := c.resources[addr].Body.Attributes["depends_on"]
+		if !ok || !refersTo(d.Expr, "google_project_service.resource_manager") {
+			t.Errorf("%s does not depend on the Cloud Resource Manager API being enabled", addr)
+		}
+	}
+	text, err := os.ReadFile("../docs/deploying.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(text), "cloudresourcemanager.googleapis.com") {
+		t.Errorf("docs/deploying.md's list of APIs lacks cloudresourcemanager.googleapis.com")
 	}
 }

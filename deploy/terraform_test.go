@@ -454,6 +454,24 @@ func dynamicContent(t *testing.T, b *hclsyntax.Block, name string) (dyn, content
 	return nil, nil
 }
 
+// dynamicWith returns the dynamic block name in b whose for_each refers to ref,
+// and its content.
+func dynamicWith(t *testing.T, b *hclsyntax.Block, name, ref string) (dyn, content *hclsyntax.Block) {
+	t.Helper()
+	for _, d := range b.Body.Blocks {
+		if d.Type != "dynamic" || d.Labels[0] != name || !refersTo(attr(t, d, "for_each"), ref) {
+			continue
+		}
+		for _, c := range d.Body.Blocks {
+			if c.Type == "content" {
+				return d, c
+			}
+		}
+	}
+	t.Fatalf("%s has no dynamic %s block over %s", label(b), name, ref)
+	return nil, nil
+}
+
 func TestSafeMethodsAreRetriedAtTheLoadBalancerAndOthersAreNot(t *testing.T) {
 	c := load(t)
 	urlMap := c.resource(t, "google_compute_url_map.https")
@@ -477,7 +495,7 @@ func TestSafeMethodsAreRetriedAtTheLoadBalancerAndOthersAreNot(t *testing.T) {
 		}
 	}
 
-	dyn, rule := dynamicContent(t, matcher, "route_rules")
+	dyn, rule := dynamicWith(t, matcher, "route_rules", "var.lb_retries")
 	for retries, want := range map[int64]int{0: 0, 1: 1, 3: 1} {
 		if got := evaluate(t, attr(t, dyn, "for_each"), map[string]cty.Value{"lb_retries": cty.NumberIntVal(retries)}).LengthInt(); got != want {
 			t.Errorf("lb_retries = %d gives %d retry route rules, want %d", retries, got, want)
@@ -486,10 +504,12 @@ func TestSafeMethodsAreRetriedAtTheLoadBalancerAndOthersAreNot(t *testing.T) {
 
 	// Match rules are ORed, and an inverted header match matches every other
 	// method: either would retry POST. So there is one match rule with one
-	// header match, not inverted, and no other rule in the path matcher.
+	// header match, not inverted, and no other rule in the path matcher but
+	// the canary routes (TestTheCanaryRoutesReachOneRegionsCanaryRevision).
+	canary, _ := dynamicWith(t, matcher, "route_rules", "local.canary_neg")
 	for _, b := range matcher.Body.Blocks {
-		if b.Type == "route_rules" || b.Type == "path_rule" {
-			t.Errorf("the path matcher has a %s block at %s besides the retry rule", b.Type, b.Range())
+		if b.Type == "route_rules" || b.Type == "path_rule" || (b.Type == "dynamic" && b != dyn && b != canary) {
+			t.Errorf("the path matcher has a %s block at %s besides the retry rule and the canary routes", b.Type, b.Range())
 		}
 	}
 	var matchRules, headerMatches int

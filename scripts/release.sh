@@ -3,14 +3,17 @@
 # pipeline then takes to the canary region, analyses step by step, promotes to the
 # other regions after the bake, or rolls back by itself (RELEASES.md). It is what CI
 # runs after publish, sign and verify; from a laptop, `make release IMAGE=...`.
+# `release.sh wait` (make release-wait RELEASE=...) only waits for a release's rollouts.
 #
 # An image that make verify rejects is refused unless ALLOW_UNSIGNED=1. Where the
 # pipeline is comes from DELIVERY_PIPELINE, DELIVERY_REGION and RELEASE_STAGING_DIR,
 # or, when they are unset, from deploy/terraform's outputs on this machine.
-# RELEASE names the release (default: the pipeline's name, the digest's first 12
-# digits and the time). GCLOUD_BIN replaces gcloud (the end-to-end test records the
-# call). It needs gcloud, logged in (gcloud auth login) as someone who may create
-# releases in the pipeline (RELEASES.md, "The roles").
+# RELEASE names the release (default: the pipeline's name, the digest's first digits
+# and the minute, shortened to fit); a release of that name that exists already, of the
+# same image, is not created again. WAIT=1 waits until its first rollout has ended.
+# GCLOUD_BIN replaces gcloud (the tests record the calls). It needs gcloud, logged in
+# (gcloud auth login) as someone who may create releases in the pipeline (RELEASES.md,
+# "The roles").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/cosign.sh
@@ -18,7 +21,92 @@ source scripts/cosign.sh
 
 gcloud() { "${GCLOUD_BIN:-gcloud}" "$@"; }
 
+# Where the pipeline is: the environment, or Terraform's outputs.
+output() {
+  if [ -n "${TERRAFORM_BIN:-}" ]; then
+    "$TERRAFORM_BIN" -chdir=deploy/terraform output -raw "$1" 2>/dev/null
+  else
+    go tool -modfile=tools/terraform/go.mod terraform -chdir=deploy/terraform output -raw "$1" 2>/dev/null
+  fi
+}
+pipeline=${DELIVERY_PIPELINE:-$(output delivery_pipeline || true)}
+region=${DELIVERY_REGION:-$(output delivery_region || true)}
+where=(--delivery-pipeline="$pipeline" --region="$region")
+
+# wait_for_rollouts waits until every rollout of release $1 has ended, printing each
+# rollout's state when it changes, and fails if one did not succeed. A rollout's
+# canary steps are analysed for analysis_minutes each, so this takes a while.
+wait_for_rollouts() {
+  local release=$1 timeout=${WAIT_TIMEOUT:-3600} poll=${WAIT_POLL:-20} start=$SECONDS said="" states
+  echo "release: waiting for the rollouts of $release (at most ${timeout}s; WAIT_TIMEOUT to change)" >&2
+  while :; do
+    states=$(gcloud deploy rollouts list --release="$release" "${where[@]}" --format='value(targetId,state)' | sort)
+    if [ "$states" != "$said" ]; then
+      printf '%s\n' "$states" | sed "s/^/release: $((SECONDS - start))s  /" >&2
+      said=$states
+    fi
+    if [ -n "$states" ] && ! grep -qvE '[[:space:]](SUCCEEDED|FAILED|CANCELLED|HALTED)$' <<<"$states"; then
+      grep -qvE '[[:space:]]SUCCEEDED$' <<<"$states" && die "a rollout of $release did not succeed (above): gcloud deploy rollouts list --release=$release ${where[*]}"
+      echo "release: every rollout of $release succeeded" >&2
+      return 0
+    fi
+    [ $((SECONDS - start)) -lt "$timeout" ] || die "the rollouts of $release had not ended after ${timeout}s (above)"
+    sleep "$poll"
+  done
+}
+
+if [ "${1:-}" = wait ]; then
+  [ -n "${RELEASE:-}" ] || die "set RELEASE=NAME, the release to wait for"
+  if [ -z "$pipeline" ] || [ -z "$region" ]; then
+    die "cannot tell where the pipeline is: set DELIVERY_PIPELINE and DELIVERY_REGION, or run make deploy on this machine first"
+  fi
+  wait_for_rollouts "$RELEASE"
+  exit 0
+fi
+
 require_digest
+staging=${RELEASE_STAGING_DIR:-$(output release_staging_dir || true)}
+for v in pipeline region staging; do
+  if [ -z "${!v}" ]; then
+    die "cannot tell where the pipeline is: set DELIVERY_PIPELINE, DELIVERY_REGION and RELEASE_STAGING_DIR (deploy/terraform's outputs delivery_pipeline, delivery_region and release_staging_dir), or run make deploy on this machine first"
+  fi
+done
+
+# The release's name. gcloud names a release's first rollout RELEASE-to-TARGET-0001
+# (ROLLOUT_ID_TEMPLATE in the Cloud SDK's command_lib/deploy/rollout_util.py) and has
+# no flag to name it otherwise, and a rollout's name, like a release's, is at most 63
+# characters; too long, and the release exists but its rollout fails. deploy/terraform
+# computes, from every target of the pipeline, how long a release name may be
+# (output release_name_max_length) and refuses targets that leave less than
+# min_release_name below.
+min_release_name=24
+max=${RELEASE_NAME_MAX:-$(output release_name_max_length || true)}
+max=${max:-$min_release_name}
+[[ "$max" =~ ^[0-9]+$ ]] || die "RELEASE_NAME_MAX=$max: want a number"
+digest=${IMAGE##*@sha256:}
+if [ -n "${RELEASE:-}" ]; then
+  name=$RELEASE
+  [ "${#name}" -le "$max" ] ||
+    die "RELEASE=$name has ${#name} characters, at most $max here: gcloud names its first rollout $name-to-TARGET-0001, and a rollout's name may not pass 63 characters with this pipeline's longest target"
+else
+  # As much of the digest as fits (7 to 12 digits), then the minute (UTC).
+  when=$(date -u +%y%m%d%H%M)
+  keep=$((max - ${#pipeline} - ${#when} - 2))
+  [ "$keep" -ge 7 ] ||
+    die "the default release name $pipeline-${digest:0:7}-$when does not fit in $max characters (this pipeline's longest target): set RELEASE to a shorter name"
+  name=$pipeline-${digest:0:$((keep < 12 ? keep : 12))}-$when
+fi
+[[ "$name" =~ ^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$ ]] ||
+  die "RELEASE=$name: a release name is lower-case letters, digits and hyphens, starting with a letter and not ending with a hyphen"
+
+# One release per name: CI names a release after its commit, so that running the
+# workflow again (or publishing the same commit twice) does not release it twice.
+if existing=$(gcloud deploy releases describe "$name" "${where[@]}" --format='value(description)' 2>/dev/null); then
+  [ "$existing" = "$IMAGE" ] ||
+    die "release $name exists already, of ${existing:-another image}, not $IMAGE: choose another RELEASE"
+  echo "release: $name exists already, of $IMAGE: nothing to do" >&2
+  exit 0
+fi
 
 # Release nothing make verify refuses, unless told to.
 if ! scripts/verify.sh; then
@@ -33,23 +121,6 @@ release: ******************************************************************
 WARN
 fi
 
-# Where the pipeline is: the environment, or Terraform's outputs.
-output() {
-  if [ -n "${TERRAFORM_BIN:-}" ]; then
-    "$TERRAFORM_BIN" -chdir=deploy/terraform output -raw "$1" 2>/dev/null
-  else
-    go tool -modfile=tools/terraform/go.mod terraform -chdir=deploy/terraform output -raw "$1" 2>/dev/null
-  fi
-}
-pipeline=${DELIVERY_PIPELINE:-$(output delivery_pipeline || true)}
-region=${DELIVERY_REGION:-$(output delivery_region || true)}
-staging=${RELEASE_STAGING_DIR:-$(output release_staging_dir || true)}
-for v in pipeline region staging; do
-  if [ -z "${!v}" ]; then
-    die "cannot tell where the pipeline is: set DELIVERY_PIPELINE, DELIVERY_REGION and RELEASE_STAGING_DIR (deploy/terraform's outputs delivery_pipeline, delivery_region and release_staging_dir), or run make deploy on this machine first"
-  fi
-done
-
 # The spec with the verified image in place of its ko:// reference: what
 # `ko resolve -f deploy/service.yaml` does, without building the image again.
 reference='image: ko://github.com/example/hello'
@@ -59,22 +130,18 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 sed "s|${reference//./\\.}\$|image: $IMAGE|" deploy/service.yaml >"$dir/service.yaml"
 
-digest=${IMAGE##*@sha256:}
-name=${RELEASE:-$pipeline-${digest:0:12}-$(date -u +%Y%m%d-%H%M%S)}
-[[ "$name" =~ ^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$ ]] ||
-  die "RELEASE=$name: a release name is lower-case letters, digits and hyphens, at most 63, starting with a letter"
-
 echo "release: creating release $name of $IMAGE in pipeline $pipeline ($region)" >&2
-gcloud deploy releases create "$name" \
-  --delivery-pipeline="$pipeline" \
-  --region="$region" \
+gcloud deploy releases create "$name" "${where[@]}" \
   --from-run-manifest="$dir/service.yaml" \
   --gcs-source-staging-dir="$staging" \
   --description="$IMAGE"
 cat >&2 <<DONE
 release: created $name. It reaches the canary region first, then the others after the bake.
-release: watch it:   gcloud deploy releases describe $name --delivery-pipeline=$pipeline --region=$region
-release:             gcloud deploy rollouts list --release=$name --delivery-pipeline=$pipeline --region=$region
+release: watch it:   make release-wait RELEASE=$name
+release:             gcloud deploy rollouts list --release=$name ${where[*]}
 release: stop it and put a target back on its last good release (RELEASES.md, 'Stopping a release'):
-release:             gcloud deploy targets rollback TARGET --delivery-pipeline=$pipeline --region=$region
+release:             gcloud deploy targets rollback TARGET ${where[*]}
 DONE
+if [ "${WAIT:-}" = 1 ]; then
+  wait_for_rollouts "$name"
+fi

@@ -21,6 +21,29 @@ func regionServer(t *testing.T, region string) *httptest.Server {
 	return srv
 }
 
+// routeServer stands in for the load balancer's canary routes: it answers as the
+// region the request's X-Hello-Canary header names, as wrong's region instead
+// for the regions in wrong, and 500 for a region in broken.
+func routeServer(t *testing.T, wrong map[string]string, broken ...string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		region := r.Header.Get("X-Hello-Canary")
+		for _, b := range broken {
+			if b == region {
+				w.WriteHeader(http.StatusInternalServerError)
+				fmt.Fprintln(w, `{"message":"Hello world!","region":"`+region+`"}`)
+				return
+			}
+		}
+		if other, ok := wrong[region]; ok {
+			region = other
+		}
+		fmt.Fprintf(w, `{"message":"Hello world!","region":%q}`+"\n", region)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 func probeRun(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
@@ -58,7 +81,10 @@ func TestProbeChecks(t *testing.T) {
 		{"another region", []string{"-url", srv.URL, "-n", "5", "-expect-region", "us-east1"}, errFailed, "FAIL: 5 answers from europe-west1, want only us-east1"},
 		{"errors over the limit", []string{"-url", down.URL, "-n", "4"}, errFailed, "FAIL: 4 requests failed, more than -max-errors=0"},
 		{"errors within the limit", []string{"-url", down.URL, "-n", "4", "-max-errors", "4"}, nil, ""},
+		{"error ratio within the limit", []string{"-url", down.URL, "-n", "4", "-max-error-ratio", "0.99"}, errFailed, "FAIL: 4 of 4 requests failed, more than 99 %"},
 		{"no URL", []string{"-n", "4"}, nil, "-url is required"},
+		{"error ratio of 1", []string{"-url", srv.URL, "-max-error-ratio", "1"}, nil, "-max-error-ratio 1: want a share from 0 to below 1"},
+		{"route header without regions", []string{"-url", srv.URL, "-route-header", "X-Hello-Canary"}, nil, "-route-header needs the regions"},
 		{"bad URL", []string{"-url", "example.com"}, nil, "want an http:// or https:// URL"},
 		{"duration without watch", []string{"-url", srv.URL, "-duration", "1s"}, nil, "-duration goes with -watch"},
 	}
@@ -120,5 +146,45 @@ func TestProbeWatchJSONLines(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &w); err != nil || w.Time == "" {
 			t.Errorf("watch line %q is not JSON with a time", l)
 		}
+	}
+}
+
+// TestProbeAsksEachRegionByItsRoute is the release pipeline's synthetic traffic:
+// each request names one region in -route-header, and the probe fails unless
+// every region answered, each only its own requests, within the error ratio.
+func TestProbeAsksEachRegionByItsRoute(t *testing.T) {
+	t.Parallel()
+	base := []string{"-route-header", "X-Hello-Canary", "-expect-region", "us-east1,us-west1,asia-northeast1", "-n", "30", "-c", "3", "-max-error-ratio", "0.05"}
+	tests := []struct {
+		name    string
+		srv     *httptest.Server
+		wantMsg string // empty: the probe passes
+	}{
+		{"every region answers its own requests", routeServer(t, nil), ""},
+		{"one region answers 500", routeServer(t, nil, "us-west1"), "FAIL: 10 of 30 requests failed, more than 5 %"},
+		{"the route leads to another region", routeServer(t, map[string]string{"asia-northeast1": "us-east1"}), "FAIL: no answer from asia-northeast1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			stdout, stderr, err := probeRun(t, append([]string{"-url", tt.srv.URL}, base...)...)
+			if tt.wantMsg == "" {
+				if err != nil {
+					t.Fatalf("probe = %v, want success; stderr:\n%s", err, stderr)
+				}
+				for _, region := range []string{"us-east1", "us-west1", "asia-northeast1"} {
+					if !strings.Contains(stdout, region+"       10") && !strings.Contains(stdout, region+"        10") {
+						t.Errorf("output does not show 10 answers from %s:\n%s", region, stdout)
+					}
+				}
+				return
+			}
+			if !errors.Is(err, errFailed) || !strings.Contains(stderr, tt.wantMsg) {
+				t.Errorf("probe = %v, stderr:\n%s\nwant failure with %q", err, stderr, tt.wantMsg)
+			}
+			if tt.name == "the route leads to another region" && !strings.Contains(stdout, "10  asked X-Hello-Canary for asia-northeast1, answered by us-east1") {
+				t.Errorf("the answers from the wrong region are not errors:\n%s", stdout)
+			}
+		})
 	}
 }

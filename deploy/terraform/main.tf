@@ -20,6 +20,17 @@ locals {
   # With load_balancer = false (a new project's first apply), none of it exists.
   lb     = var.load_balancer ? 1 : 0
   lb_neg = var.load_balancer ? local.regions : toset([])
+  # The canary routes exist with the release pipeline's synthetic traffic (release.tf).
+  canary_neg = local.synthetic ? local.regions : toset([])
+}
+
+# The IAM resources below (google_project_iam_member) read and write the project's
+# policy through the Cloud Resource Manager API, which a project's own service
+# account (Terraform run from CI, say) finds disabled in a new project.
+resource "google_project_service" "resource_manager" {
+  project            = var.project
+  service            = "cloudresourcemanager.googleapis.com"
+  disable_on_destroy = false
 }
 
 # The identity the service runs as. It needs no role: the service calls no Google
@@ -84,6 +95,43 @@ resource "google_compute_backend_service" "hello" {
   }
 }
 
+# The canary routes: in each region, a serverless NEG on the revision that Cloud Deploy
+# tags local.canary_tag while a canary is in progress (release.tf), behind a backend
+# service of its own, so that a request the URL map sends there reaches that revision
+# in that region and nowhere else. Outside a canary the tag does not exist and such a
+# request fails. Only the release pipeline's synthetic traffic uses them, through the
+# header local.canary_header; anyone may send it, and reaches a revision that serves
+# real users' traffic at the time anyway, behind the same Cloud Armor policy.
+resource "google_compute_region_network_endpoint_group" "canary" {
+  for_each = local.canary_neg
+
+  name                  = "${local.service}-canary-${each.key}"
+  region                = each.key
+  network_endpoint_type = "SERVERLESS"
+
+  cloud_run {
+    service = local.service
+    tag     = local.canary_tag
+  }
+}
+
+resource "google_compute_backend_service" "canary" {
+  for_each = local.canary_neg
+
+  name                  = "${local.service}-canary-${each.key}"
+  load_balancing_scheme = "EXTERNAL_MANAGED"
+  security_policy       = one(google_compute_security_policy.edge[*].id)
+
+  log_config {
+    enable      = var.lb_log_sample_rate > 0
+    sample_rate = var.lb_log_sample_rate
+  }
+
+  backend {
+    group = google_compute_region_network_endpoint_group.canary[each.key].id
+  }
+}
+
 # Requests with a safe method (GET, HEAD, OPTIONS) are retried by the load balancer when
 # a region fails them at the transport level or with a gateway error. Other methods
 # reach the default service and have no retry policy, so a request that may change
@@ -102,10 +150,30 @@ resource "google_compute_url_map" "https" {
     name            = "hello"
     default_service = google_compute_backend_service.hello[0].id
 
+    # First, the canary routes (above): a request naming a region in
+    # local.canary_header goes to that region's canary revision, with no retry
+    # elsewhere, since its answer must come from there.
+    dynamic "route_rules" {
+      for_each = { for i, r in tolist(local.canary_neg) : r => i }
+      content {
+        priority = route_rules.value + 1
+
+        match_rules {
+          prefix_match = "/"
+          header_matches {
+            header_name = local.canary_header
+            exact_match = route_rules.key
+          }
+        }
+
+        service = google_compute_backend_service.canary[route_rules.key].id
+      }
+    }
+
     dynamic "route_rules" {
       for_each = var.lb_retries > 0 ? ["safe methods"] : []
       content {
-        priority = 1
+        priority = 1000
 
         match_rules {
           prefix_match = "/"

@@ -18,6 +18,11 @@ output "release_staging_dir" {
   value       = "gs://${google_storage_bucket.releases.name}/source"
 }
 
+output "release_name_max_length" {
+  description = "How long a release's name may be, so that gcloud's name for its first rollout on any target (RELEASE-to-TARGET-0001) stays within 63 characters: RELEASE_NAME_MAX for make release."
+  value       = local.release_name_max_length
+}
+
 output "release_order" {
   description = "The regions in the order a release reaches them: the canary, then the others at once."
   value       = { canary = var.canary_region, then = local.others }
@@ -26,4 +31,19 @@ output "release_order" {
 output "ko_docker_repo" {
   description = "KO_DOCKER_REPO for make publish and CI: the Artifact Registry repository."
   value       = "${var.registry_region}-docker.pkg.dev/${var.project}/${google_artifact_registry_repository.containers.repository_id}"
+}
+
+output "monitoring_dashboard" {
+  description = "The service's dashboard in the Google Cloud console (null while load_balancer = false)."
+  value       = local.dashboard_url
+}
+
+output "slo_ids" {
+  description = "Each objective's id, by name (availability-all, latency-europe-west1, ...): for select_slo_burn_rate and select_slo_budget_fraction."
+  value       = { for name, slo in local.slos : name => slo.id }
+}
+
+output "alerts_notify" {
+  description = "Who the burn-rate and uptime alerts e-mail. Empty: nobody."
+  value       = [for c in google_monitoring_notification_channel.email : c.labels.email_address]
 }

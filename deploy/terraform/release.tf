@@ -32,19 +32,50 @@ locals {
   }
 
   # The two stages, in promotion order, with the regions whose alert policies each
-  # one's analysis reads. The second reads the canary region's too: the bake itself is
-  # not analysed (a promotion only waits), so an alert there after its last step
-  # still stops the release before it goes further.
+  # one's analysis reads, and the regions whose new revision its synthetic traffic
+  # asks. The second reads the canary region's alerts too: the bake itself is not
+  # analysed (a promotion only waits), so an alert there after its last step still
+  # stops the release before it goes further.
   stages = [
-    { target = google_clouddeploy_target.region[var.canary_region].name, regions = [var.canary_region] },
-    { target = google_clouddeploy_target.others.name, regions = concat(local.others, [var.canary_region]) },
+    { target = google_clouddeploy_target.region[var.canary_region].name, regions = [var.canary_region], probed = [var.canary_region] },
+    { target = google_clouddeploy_target.others.name, regions = concat(local.others, [var.canary_region]), probed = local.others },
   ]
+
+  # Synthetic traffic. A quiet service sends its new revision no request during a
+  # canary step, and alert policies that see no data open no alert, so an analysis of
+  # alert policies alone would pass a revision that answers nothing but 500s. While
+  # an analysis runs, its custom check runs the project's probe (cmd/probe, var.
+  # probe_image) in Cloud Deploy's execution environment: it sends requests through the
+  # load balancer's canary route to the new revision in each region of the stage,
+  # var.synthetic_requests_per_second to each, so that the alert policies see them,
+  # and fails the analysis itself when more than alert_error_ratio of them fail, a
+  # region's p99 passes alert_latency_ms, or a region does not answer: an analysis
+  # that could not send its requests fails rather than passing on nothing. The check
+  # runs every 5 minutes, Cloud Deploy's minimum and default, and each run sends for 4,
+  # so that runs never overlap. RELEASES.md gives the figures and what it costs.
+  synthetic               = var.load_balancer && var.synthetic_requests_per_second > 0
+  synthetic_every_seconds = 300
+  synthetic_run_seconds   = 240
+  # Cloud Deploy tags the new revision with this while a canary is in progress; the
+  # load balancer's canary route (main.tf) takes requests naming a region in this
+  # header there.
+  canary_tag    = "canary"
+  canary_header = "X-Hello-Canary"
+
+  # gcloud names a release's first rollout RELEASE-to-TARGET-0001 (the Cloud SDK's
+  # command_lib/deploy/rollout_util.py), and a rollout's name, like a release's, is
+  # at most 63 characters. Every target a release's rollouts may go to leaves this
+  # much for the release's name; make release reads it (output release_name_max_length).
+  target_ids              = concat([for t in google_clouddeploy_target.region : t.name], [google_clouddeploy_target.others.name])
+  release_name_max_length = 63 - length("-to-") - length("-0001") - max([for t in local.target_ids : length(t)]...)
+  # What scripts/release.sh assumes when it cannot read the output.
+  release_name_min_length = 24
 }
 
-# The identity Cloud Deploy's jobs run as: render, deploy, analysis.
+# The identity Cloud Deploy's render and deploy jobs run as.
 resource "google_service_account" "deployer" {
   account_id   = "${local.service}-deployer"
-  display_name = "${local.service} Cloud Deploy jobs (render, deploy, analysis)"
+  display_name = "${local.service} Cloud Deploy jobs (render, deploy)"
 }
 
 # What the deployer needs, and why:
@@ -56,7 +87,28 @@ resource "google_project_iam_member" "deployer" {
     # Creating and replacing the Cloud Run services and their revisions. Not the
     # narrower run.developer: the manifest turns the invoker IAM check off, which
     # takes run.services.setIamPolicy (Cloud Run's "Allowing public access" page).
+    # On the whole project: Cloud Run's roles can be granted on a service only once
+    # it exists (Cloud Deploy creates them), and IAM conditions on resource names do
+    # not cover Cloud Run (RELEASES.md, "The roles").
     "roles/run.admin",
+  ])
+  project    = var.project
+  role       = each.key
+  member     = "serviceAccount:${google_service_account.deployer.email}"
+  depends_on = [google_project_service.resource_manager]
+}
+
+# The identity the analysis jobs run as, and with it the synthetic traffic's
+# container: it reads alerts and nothing else, so that the container it runs cannot
+# deploy anything.
+resource "google_service_account" "analysis" {
+  account_id   = "${local.service}-analysis"
+  display_name = "${local.service} Cloud Deploy analysis (alerts, synthetic traffic)"
+}
+
+resource "google_project_iam_member" "analysis" {
+  for_each = toset([
+    "roles/clouddeploy.jobRunner",
     # The analysis reads the alert policies and their open alerts. Google's analysis
     # page names the first, its analysis quickstart the second; both are read-only.
     "roles/monitoring.alertPolicyViewer",
@@ -64,9 +116,19 @@ resource "google_project_iam_member" "deployer" {
     # Both pages list it for the analysis's calls to the Monitoring API.
     "roles/serviceusage.serviceUsageConsumer",
   ])
-  project = var.project
-  role    = each.key
-  member  = "serviceAccount:${google_service_account.deployer.email}"
+  project    = var.project
+  role       = each.key
+  member     = "serviceAccount:${google_service_account.analysis.email}"
+  depends_on = [google_project_service.resource_manager]
+}
+
+# The custom check's container (the probe's image) is pulled from the registry.
+resource "google_artifact_registry_repository_iam_member" "analysis_pulls_probe" {
+  count      = local.synthetic ? 1 : 0
+  location   = google_artifact_registry_repository.containers.location
+  repository = google_artifact_registry_repository.containers.name
+  role       = "roles/artifactregistry.reader"
+  member     = "serviceAccount:${google_service_account.analysis.email}"
 }
 
 # Deploying a service that runs as the runtime account means acting as it.
@@ -85,31 +147,37 @@ resource "google_service_account" "automation" {
 # Advancing and creating rollouts, and rolling back. The narrower releaser role
 # lacks the rollback rule's retry and ignore permissions.
 resource "google_project_iam_member" "automation" {
-  project = var.project
-  role    = "roles/clouddeploy.operator"
-  member  = "serviceAccount:${google_service_account.automation.email}"
+  project    = var.project
+  role       = "roles/clouddeploy.operator"
+  member     = "serviceAccount:${google_service_account.automation.email}"
+  depends_on = [google_project_service.resource_manager]
 }
 
-# The rollouts the automation creates run as the deployer.
-resource "google_service_account_iam_member" "automation_acts_as_deployer" {
-  service_account_id = google_service_account.deployer.name
+# The rollouts the automation creates run as the deployer and the analysis account.
+resource "google_service_account_iam_member" "automation_acts_as_executor" {
+  for_each           = { deployer = google_service_account.deployer.name, analysis = google_service_account.analysis.name }
+  service_account_id = each.value
   role               = "roles/iam.serviceAccountUser"
   member             = "serviceAccount:${google_service_account.automation.email}"
 }
 
-# CI's identity creates releases, and nothing else here: the releaser role, acting as
-# the deployer (which renders the release), and writing the release's source into
-# the staging bucket below.
-resource "google_project_iam_member" "ci_releaser" {
-  count   = var.ci_service_account == "" ? 0 : 1
-  project = var.project
-  role    = "roles/clouddeploy.releaser"
-  member  = "serviceAccount:${var.ci_service_account}"
+# CI's identity creates releases in this pipeline, and nothing else here: the
+# releaser role on the pipeline alone, acting as the accounts its jobs run as, and
+# writing the release's source into the staging bucket below. The deployer may deploy
+# what the manifest a release carries asks, so CI's releases are as trusted as CI
+# (RELEASES.md, "The roles").
+resource "google_clouddeploy_delivery_pipeline_iam_member" "ci_releaser" {
+  count    = var.ci_service_account == "" ? 0 : 1
+  project  = var.project
+  location = var.delivery_region
+  name     = google_clouddeploy_delivery_pipeline.hello.name
+  role     = "roles/clouddeploy.releaser"
+  member   = "serviceAccount:${var.ci_service_account}"
 }
 
-resource "google_service_account_iam_member" "ci_acts_as_deployer" {
-  count              = var.ci_service_account == "" ? 0 : 1
-  service_account_id = google_service_account.deployer.name
+resource "google_service_account_iam_member" "ci_acts_as_executor" {
+  for_each           = var.ci_service_account == "" ? {} : { deployer = google_service_account.deployer.name, analysis = google_service_account.analysis.name }
+  service_account_id = each.value
   role               = "roles/iam.serviceAccountUser"
   member             = "serviceAccount:${var.ci_service_account}"
 }
@@ -158,8 +226,12 @@ resource "google_clouddeploy_target" "region" {
   }
 
   execution_configs {
-    usages          = ["RENDER", "DEPLOY", "ANALYSIS"]
+    usages          = ["RENDER", "DEPLOY"]
     service_account = google_service_account.deployer.email
+  }
+  execution_configs {
+    usages          = ["ANALYSIS"]
+    service_account = google_service_account.analysis.email
   }
 }
 
@@ -174,8 +246,12 @@ resource "google_clouddeploy_target" "others" {
   }
 
   execution_configs {
-    usages          = ["RENDER", "DEPLOY", "ANALYSIS"]
+    usages          = ["RENDER", "DEPLOY"]
     service_account = google_service_account.deployer.email
+  }
+  execution_configs {
+    usages          = ["ANALYSIS"]
+    service_account = google_service_account.analysis.email
   }
 
   # Checks of the variables together, here once rather than once per region.
@@ -193,6 +269,19 @@ resource "google_clouddeploy_target" "others" {
       condition     = var.max_instances >= var.min_instances
       error_message = "max_instances (${var.max_instances}) is below min_instances (${var.min_instances})."
     }
+    # The synthetic traffic (local.synthetic).
+    precondition {
+      condition     = !local.synthetic || can(regex("^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]+)?@sha256:[0-9a-f]{64}$", var.probe_image))
+      error_message = "probe_image = \"${var.probe_image}\": the synthetic traffic (synthetic_requests_per_second > 0, with the load balancer) runs the probe's image, by digest: NAME@sha256:DIGEST, the last line of make publish-probe. Or set synthetic_requests_per_second = 0 (RELEASES.md says what a quiet service then risks)."
+    }
+    precondition {
+      condition     = !local.synthetic || var.synthetic_requests_per_second * var.alert_window_seconds >= 20
+      error_message = "synthetic_requests_per_second x alert_window_seconds = ${var.synthetic_requests_per_second * var.alert_window_seconds}: each alert window must see at least 20 synthetic requests to a region's new revision, so that one answer in 20 moves its error share by 5 %."
+    }
+    precondition {
+      condition     = !local.synthetic || var.analysis_minutes * 60 >= 2 * local.synthetic_every_seconds
+      error_message = "analysis_minutes = ${var.analysis_minutes} is shorter than two runs of the synthetic traffic's check (${2 * local.synthetic_every_seconds / 60} minutes): Google does not say whether the first run starts with the analysis or a period later, and an analysis must see some."
+    }
   }
 }
 
@@ -200,6 +289,13 @@ resource "google_clouddeploy_delivery_pipeline" "hello" {
   name        = local.service
   location    = var.delivery_region
   description = "${local.service}: ${var.canary_region} first, then ${join(", ", local.others)} at once"
+
+  lifecycle {
+    precondition {
+      condition     = local.release_name_max_length >= local.release_name_min_length
+      error_message = "The longest Cloud Deploy target name (${max([for t in local.target_ids : length(t)]...)} characters, from the service's name and the longest region's) leaves ${local.release_name_max_length} characters for a release's name, fewer than ${local.release_name_min_length}: gcloud names a release's first rollout RELEASE-to-TARGET-0001, at most 63 characters. Shorten the service's name in deploy/service.yaml."
+    }
+  }
 
   serial_pipeline {
     dynamic "stages" {
@@ -210,10 +306,12 @@ resource "google_clouddeploy_delivery_pipeline" "hello" {
         strategy {
           canary {
             # Cloud Deploy splits the region's traffic between the new revision and
-            # the last one that succeeded, step by step.
+            # the last one that succeeded, step by step, and tags the new one for the
+            # canary route while it does.
             runtime_config {
               cloud_run {
                 automatic_traffic_control = true
+                canary_revision_tags      = local.synthetic ? [local.canary_tag] : []
               }
             }
             canary_deployment {
@@ -229,6 +327,30 @@ resource "google_clouddeploy_delivery_pipeline" "hello" {
                       google_monitoring_alert_policy.errors[r].name,
                       google_monitoring_alert_policy.latency[r].name,
                     ]])
+                  }
+                }
+                # The synthetic traffic (local.synthetic): the probe's arguments are
+                # the release policy's thresholds.
+                dynamic "custom_checks" {
+                  for_each = local.synthetic ? [stages.value.probed] : []
+                  content {
+                    id        = "synthetic-traffic"
+                    frequency = "${local.synthetic_every_seconds}s"
+                    task {
+                      container {
+                        image = var.probe_image
+                        args = [
+                          "-url", "https://${var.domain}/",
+                          "-route-header", local.canary_header,
+                          "-expect-region", join(",", custom_checks.value),
+                          "-rate", tostring(var.synthetic_requests_per_second * length(custom_checks.value)),
+                          "-n", tostring(ceil(var.synthetic_requests_per_second * length(custom_checks.value) * local.synthetic_run_seconds)),
+                          "-c", "8",
+                          "-max-error-ratio", tostring(var.alert_error_ratio),
+                          "-max-p99", "${var.alert_latency_ms}ms",
+                        ]
+                      }
+                    }
                   }
                 }
               }

@@ -160,6 +160,23 @@ variable "bake_minutes" {
   }
 }
 
+variable "synthetic_requests_per_second" {
+  description = "Requests a second the release analysis's synthetic traffic sends to the new revision in each region of a canary step, through the load balancer's canary route (RELEASES.md, 'Quiet services'). 1: each one-minute alert window sees 60 of them, so that a revision failing more than 5 % of its requests opens an alert even when no user sends any. 0 turns it off, for a service busy enough that every step sees many requests of its users (it then costs nothing but its Cloud Build minutes); a quiet service without it can promote a broken release everywhere."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.synthetic_requests_per_second >= 0 && var.synthetic_requests_per_second <= 100
+    error_message = "synthetic_requests_per_second is from 0 (none) to 100 a second to each region."
+  }
+}
+
+variable "probe_image" {
+  description = "The probe's image (cmd/probe), by digest, that the synthetic traffic runs: NAME@sha256:DIGEST, the last line of make publish-probe. Needed when synthetic_requests_per_second > 0 and load_balancer is true."
+  type        = string
+  default     = ""
+}
+
 variable "ci_service_account" {
   description = "The e-mail of the service account CI publishes with (docs/deploying.md, 'Publish from GitHub Actions'): it is given what creating a release needs. Empty: nobody is."
   type        = string
@@ -278,4 +295,134 @@ variable "registry_scanning" {
   description = "Scan every image pushed to the repository for known vulnerabilities (Artifact Analysis; turns on containerscanning.googleapis.com). Costs 0.26 USD per image digest scanned, once per digest."
   type        = bool
   default     = true
+}
+
+# Objectives, alerts, uptime checks and the dashboard (monitoring.tf).
+# docs/operations.md, "What pages you, and why", says what each alert asks of you.
+
+variable "notification_emails" {
+  description = "Who the burn-rate and uptime alerts e-mail. Empty (the default): the alerts open incidents in Cloud Monitoring and tell nobody, and every plan warns so."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.notification_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "notification_emails are e-mail addresses such as oncall@example.com, one a string."
+  }
+}
+
+variable "slo_availability_goal" {
+  description = "The share of requests, over slo_period_days, the load balancer must answer with anything but 5xx (4xx are not counted). 0.999: about 40 minutes of complete outage in 28 days."
+  type        = number
+  default     = 0.999
+
+  validation {
+    condition     = var.slo_availability_goal >= 0.9 && var.slo_availability_goal <= 0.9999
+    error_message = "slo_availability_goal is a share from 0.9 to 0.9999 (Cloud Monitoring accepts no goal above 0.9999), e.g. 0.999 for 99.9 %."
+  }
+}
+
+variable "slo_latency_goal" {
+  description = "The share of requests, over slo_period_days, a region must answer within slo_latency_threshold_ms. 0.99: ten times the availability budget, so that a region frozen for a few minutes, whose requests the load balancer retries elsewhere a second later, spends budget without paging anyone (make faults, FAILOVER.md); a release that made every answer slow then pages after about 10 minutes of it rather than one (RELEASES.md, 'What users would be told')."
+  type        = number
+  default     = 0.99
+
+  validation {
+    condition     = var.slo_latency_goal >= 0.5 && var.slo_latency_goal <= 0.9999
+    error_message = "slo_latency_goal is a share from 0.5 to 0.9999 (Cloud Monitoring accepts no goal above 0.9999), e.g. 0.99 for 99 %."
+  }
+}
+
+variable "slo_latency_threshold_ms" {
+  description = "A request answered slower than this, from the load balancer's sending it to a region to the last byte back, counts against the latency objective. 500: the release analysis's alert_latency_ms default. It could not be measured against Google's load balancer from the machine this was written on: after deploying, measure with make probe and tune it."
+  type        = number
+  default     = 500
+
+  validation {
+    condition     = var.slo_latency_threshold_ms >= 1 && var.slo_latency_threshold_ms <= 60000 && floor(var.slo_latency_threshold_ms) == var.slo_latency_threshold_ms
+    error_message = "slo_latency_threshold_ms is a whole number of milliseconds from 1 to 60000."
+  }
+}
+
+variable "slo_period_days" {
+  description = "The rolling period the objectives are measured over, and whose error budget the alerts watch. 28: four whole weeks, so every weekday counts equally."
+  type        = number
+  default     = 28
+
+  validation {
+    condition     = var.slo_period_days >= 1 && var.slo_period_days <= 30 && floor(var.slo_period_days) == var.slo_period_days
+    error_message = "slo_period_days is a whole number of days from 1 to 30 (Cloud Monitoring's range for a rolling period)."
+  }
+}
+
+variable "burn_rate_alerts" {
+  description = "The burn-rate alerts of every objective, one policy per row: severity page (CRITICAL) or ticket (WARNING), opened when the error budget burns faster than burn_rate times the affordable rate over both the long and the short window. The defaults are the SRE workbook's (chapter 5, table 5-8): a page at 14.4x over 1 h (2 % of a 30-day budget spent), a page at 6x over 6 h (5 %), a ticket at 1x over 3 days (10 %), each short window 1/12 of its long one."
+  type = list(object({
+    severity             = string
+    long_window_minutes  = number
+    short_window_minutes = number
+    burn_rate            = number
+  }))
+  default = [
+    { severity = "page", long_window_minutes = 60, short_window_minutes = 5, burn_rate = 14.4 },
+    { severity = "page", long_window_minutes = 360, short_window_minutes = 30, burn_rate = 6 },
+    { severity = "ticket", long_window_minutes = 4320, short_window_minutes = 360, burn_rate = 1 },
+  ]
+
+  validation {
+    condition     = alltrue([for a in var.burn_rate_alerts : contains(["page", "ticket"], a.severity)])
+    error_message = "Each burn_rate_alerts severity is page or ticket."
+  }
+  validation {
+    condition = alltrue([for a in var.burn_rate_alerts :
+      a.short_window_minutes >= 1 && a.short_window_minutes < a.long_window_minutes
+      && floor(a.short_window_minutes) == a.short_window_minutes && floor(a.long_window_minutes) == a.long_window_minutes
+    ])
+    error_message = "Each burn_rate_alerts row has whole-minute windows with 0 < short_window_minutes < long_window_minutes: the short window only confirms that the long one's burn is still going on."
+  }
+  validation {
+    condition     = alltrue([for a in var.burn_rate_alerts : a.burn_rate > 0])
+    error_message = "Each burn_rate_alerts burn_rate is above 0 (1 spends the budget exactly over the period)."
+  }
+  validation {
+    condition     = contains([for a in var.burn_rate_alerts : a.severity], "page")
+    error_message = "burn_rate_alerts needs at least one page row: without one, an outage only opens a ticket."
+  }
+  validation {
+    condition     = length(var.burn_rate_alerts) == length(distinct([for a in var.burn_rate_alerts : a.long_window_minutes]))
+    error_message = "Each burn_rate_alerts row has a long_window_minutes of its own: it names the row's alert policies."
+  }
+}
+
+variable "regional_burn_rate_alerts" {
+  description = "Also alert on each region's objectives, not only the whole service's. Off: a region that fails while retries and failover keep users served would page for a fault nobody saw, and each region adds 2 x burn_rate_alerts policies (Cloud Monitoring may bill each condition). The regions' objectives and their budgets are on the dashboard either way."
+  type        = bool
+  default     = false
+}
+
+variable "uptime_check_regions" {
+  description = "Where the uptime checks run from: USA (3 checkers), USA_OREGON, USA_IOWA, USA_VIRGINIA, SOUTH_AMERICA, EUROPE, ASIA_PACIFIC (1 each). The default, one on each of three continents, is Cloud Monitoring's minimum of three checkers, and lets the uptime alert tell a regional network problem (one place failing) from the service failing (two or more)."
+  type        = list(string)
+  default     = ["USA_VIRGINIA", "EUROPE", "ASIA_PACIFIC"]
+
+  validation {
+    condition     = length(var.uptime_check_regions) == length(distinct(var.uptime_check_regions)) && alltrue([for r in var.uptime_check_regions : contains(["USA", "USA_OREGON", "USA_IOWA", "USA_VIRGINIA", "SOUTH_AMERICA", "EUROPE", "ASIA_PACIFIC"], r)])
+    error_message = "uptime_check_regions are Cloud Monitoring's checker regions, each once: USA, USA_OREGON, USA_IOWA, USA_VIRGINIA, SOUTH_AMERICA, EUROPE, ASIA_PACIFIC."
+  }
+  validation {
+    # USA and its three parts are all one continent, North America.
+    condition     = length(distinct([for r in var.uptime_check_regions : can(regex("^USA", r)) ? "USA" : r])) >= 3
+    error_message = "uptime_check_regions must span at least three continents (USA*, SOUTH_AMERICA, EUROPE, ASIA_PACIFIC): the uptime alert needs two places failing, and two places on one continent share its networks."
+  }
+}
+
+variable "uptime_check_period_seconds" {
+  description = "How often each uptime check runs from each of uptime_check_regions. 60: the defaults make 2 checks x 3 places x 43,200 minutes = 259,200 executions in a 30-day month, within the first million a project gets free each month (0.30 USD per 1,000 after)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = contains([60, 300, 600, 900], var.uptime_check_period_seconds)
+    error_message = "uptime_check_period_seconds is one of Cloud Monitoring's periods: 60, 300, 600 or 900."
+  }
 }

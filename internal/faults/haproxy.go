@@ -25,6 +25,7 @@ type haproxy struct {
 	socket string // the runtime API, for set server addr
 	url    string // the first frontend
 	urls   []string
+	canary string // the release configuration's canary route
 }
 
 // haproxyConfig returns the configuration for regions behind a frontend on

@@ -134,6 +134,10 @@ type Row struct {
 	NotDown, NotUp bool
 	// Exit is how a stopped instance ended, for the faults that stop it.
 	Exit string
+	// Injected is when the fault was injected, since the load began; Burn is
+	// what the objectives' burn-rate alerts would have made of the row.
+	Injected time.Duration
+	Burn     Burn
 }
 
 // harness is the running set-up: regions, load balancer and proxy.
@@ -148,6 +152,7 @@ type harness struct {
 	exit    string         // how the serving instance ended, after a restart
 	mon     *monitor       // the release rows' Cloud Monitoring
 	policy  Policy         // the release pipeline's, scaled
+	slo     Objectives     // monitoring.tf's objectives and alerts, scaled
 }
 
 // Results are a run's rows: the faults', with retries on and then off, and the
@@ -175,7 +180,8 @@ func Run(ctx context.Context, o Options) (res Results, err error) {
 	if err != nil {
 		return res, err
 	}
-	h := &harness{ctx: ctx, o: o, proxies: map[string]int{}, mon: newMonitor(), policy: ReleasePolicy().Scaled(ReleaseTimeScale)}
+	h := &harness{ctx: ctx, o: o, proxies: map[string]int{}, mon: newMonitor(), policy: ReleasePolicy().Scaled(ReleaseTimeScale),
+		slo: DefaultObjectives().Scaled(ReleaseTimeScale)}
 	defer func() {
 		err = errors.Join(err, h.close())
 	}()
@@ -258,7 +264,7 @@ func Run(ctx context.Context, o Options) (res Results, err error) {
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", r.ID, err)
 		}
-		if r.Progressive {
+		if r.Progressive && r.Load == Loaded {
 			holds[r.Defect] = row.Window - h.policy.Job
 		}
 		res.Releases = append(res.Releases, row)
@@ -356,6 +362,7 @@ func (h *harness) row(f Fault, retries bool) (Row, error) {
 	row.Down, row.NotDown = firstState(timeline, injected, healed, false)
 	row.Up, row.NotUp = firstState(timeline, healed, ended, true)
 	row.Fault, row.Retries, row.Exit = f, retries, h.exit
+	row.Injected, row.Burn = injected, burn(outcomes, float64(h.o.Rate), h.slo, ended)
 	return row, nil
 }
 

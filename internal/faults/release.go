@@ -12,7 +12,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/example/hello/internal/probe"
 )
 
 // The release part of the harness reproduces deploy/terraform's release pipeline
@@ -54,6 +57,14 @@ type Policy struct {
 	Bake time.Duration
 	// Job is how long a deploy or rollback job takes.
 	Job time.Duration
+	// SyntheticRate is the synthetic traffic's requests a second to the new
+	// revision of each region of a stage, sent by the analysis's custom check
+	// through the load balancer's canary route; 0: none. The check starts with
+	// each analysis and again every SyntheticEvery, each run sending for
+	// SyntheticRun, and fails the analysis when the probe's own verdict does
+	// (more than ErrorRatio failed, a p99 over Latency, or a region silent).
+	SyntheticRate                float64
+	SyntheticEvery, SyntheticRun time.Duration
 }
 
 // ReleaseTimeScale divides every duration of the release policy in the harness:
@@ -78,21 +89,32 @@ func ReleasePolicy() Policy {
 		// policies, and how long a Cloud Deploy job takes. Estimates.
 		Poll: time.Minute,
 		Job:  time.Minute,
+		// synthetic_requests_per_second; a custom check runs every 5 minutes,
+		// Cloud Deploy's minimum and default, and each run sends for 4 of them
+		// (release.tf). Google does not say whether the first run starts with
+		// the analysis or a period later: here it starts with it.
+		SyntheticRate:  1,
+		SyntheticEvery: 5 * time.Minute,
+		SyntheticRun:   4 * time.Minute,
 	}
 }
 
 // String says the policy in one line.
 func (p Policy) String() string {
-	return fmt.Sprintf("steps %v %% then 100 %%, analysis %s per step (polls every %s), alerts at > %.0f %% 5xx or p99 > %s over %s seen %s late, bake %s, jobs %s",
-		p.Percentages, p.Analysis, p.Poll, 100*p.ErrorRatio, p.Latency, p.Window, p.MetricDelay, p.Bake, p.Job)
+	return fmt.Sprintf("steps %v %% then 100 %%, analysis %s per step (polls every %s), alerts at > %.0f %% 5xx or p99 > %s over %s seen %s late, bake %s, jobs %s, synthetic traffic %g/s a region for %s every %s",
+		p.Percentages, p.Analysis, p.Poll, 100*p.ErrorRatio, p.Latency, p.Window, p.MetricDelay, p.Bake, p.Job, p.SyntheticRate, p.SyntheticRun, p.SyntheticEvery)
 }
 
-// Scaled returns p with every duration but Latency divided by n.
+// Scaled returns p with every duration but Latency divided by n, and the
+// synthetic traffic's rate multiplied by n, so that each alert window sees as
+// many requests as it would at full scale.
 func (p Policy) Scaled(n int) Policy {
 	d := time.Duration(n)
 	p.Percentages = slices.Clone(p.Percentages)
 	p.Analysis, p.Poll, p.Window = p.Analysis/d, p.Poll/d, p.Window/d
 	p.MetricDelay, p.Bake, p.Job = p.MetricDelay/d, p.Bake/d, p.Job/d
+	p.SyntheticRate *= float64(n)
+	p.SyntheticEvery, p.SyntheticRun = p.SyntheticEvery/d, p.SyntheticRun/d
 	return p
 }
 
@@ -107,18 +129,41 @@ type Release struct {
 	// Progressive says the row goes through the pipeline; otherwise every
 	// region gets the version at once, as one terraform apply did.
 	Progressive bool
+	// Load is the users' traffic during the row: Loaded (the run's rate),
+	// Trickle (one request a second at full scale) or Quiet (none).
+	Load string
+	// NoSynthetic takes the synthetic traffic out of the pipeline: the
+	// contrast that shows what an analysis of a quiet service sees without it.
+	NoSynthetic bool
 }
 
-// Releases returns every release row, in the order they run: each progressive
-// bad release before its all-at-once contrast, which holds the bad version as
-// long as the pipeline took to detect it and roll it back.
+// The loads of the release rows.
+const (
+	Loaded  = "loaded"
+	Trickle = "trickle"
+	Quiet   = "quiet"
+)
+
+// Releases returns every release row, in the order they run: under load, each
+// progressive bad release before its all-at-once contrast, which holds the bad
+// version as long as the pipeline took to detect it and roll it back; then the
+// same releases on a quiet service and on a trickle, and the quiet contrast
+// without synthetic traffic.
 func Releases() []Release {
+	const bad500, badSlow = "bad: GET / answers 500", "bad: GET / answers 2 s late"
 	return []Release{
-		{ID: "release-bad-500", Version: "bad: GET / answers 500", Delivery: "progressive", Defect: "500", Progressive: true},
-		{ID: "release-bad-500-all-at-once", Version: "bad: GET / answers 500", Delivery: "all at once", Defect: "500"},
-		{ID: "release-bad-slow", Version: "bad: GET / answers 2 s late", Delivery: "progressive", Defect: "slow", Progressive: true},
-		{ID: "release-bad-slow-all-at-once", Version: "bad: GET / answers 2 s late", Delivery: "all at once", Defect: "slow"},
-		{ID: "release-good", Version: "good", Delivery: "progressive", Progressive: true},
+		{ID: "release-bad-500", Version: bad500, Delivery: "progressive", Defect: "500", Progressive: true, Load: Loaded},
+		{ID: "release-bad-500-all-at-once", Version: bad500, Delivery: "all at once", Defect: "500", Load: Loaded},
+		{ID: "release-bad-slow", Version: badSlow, Delivery: "progressive", Defect: "slow", Progressive: true, Load: Loaded},
+		{ID: "release-bad-slow-all-at-once", Version: badSlow, Delivery: "all at once", Defect: "slow", Load: Loaded},
+		{ID: "release-good", Version: "good", Delivery: "progressive", Progressive: true, Load: Loaded},
+		{ID: "release-quiet-bad-500", Version: bad500, Delivery: "progressive", Defect: "500", Progressive: true, Load: Quiet},
+		{ID: "release-quiet-bad-500-no-synthetic", Version: bad500, Delivery: "progressive, no synthetic traffic", Defect: "500", Progressive: true, Load: Quiet, NoSynthetic: true},
+		{ID: "release-quiet-bad-slow", Version: badSlow, Delivery: "progressive", Defect: "slow", Progressive: true, Load: Quiet},
+		{ID: "release-quiet-good", Version: "good", Delivery: "progressive", Progressive: true, Load: Quiet},
+		{ID: "release-trickle-bad-500", Version: bad500, Delivery: "progressive", Defect: "500", Progressive: true, Load: Trickle},
+		{ID: "release-trickle-bad-slow", Version: badSlow, Delivery: "progressive", Defect: "slow", Progressive: true, Load: Trickle},
+		{ID: "release-trickle-good", Version: "good", Delivery: "progressive", Progressive: true, Load: Trickle},
 	}
 }
 
@@ -205,9 +250,15 @@ func buildDefect(ctx context.Context, source, dir string, d defect) (string, err
 // nextPort is the port of a release's new revision, beside the old on regionPort.
 const nextPort = regionPort + 1
 
+// CanaryHeader is the header that asks the load balancer's canary route for
+// a region's new revision (deploy/terraform: a route rule per region, to a
+// serverless NEG on the revision Cloud Deploy tags during a canary).
+const CanaryHeader = "X-Hello-Canary"
+
 // releaseConfig returns the two-layer configuration of the release rows:
-// clients-REGION frontends on near[i], run-REGION frontends on run[i].
-func releaseConfig(near, run []int, socket string, regions []*region) string {
+// clients-REGION frontends on near[i], run-REGION frontends on run[i], and the
+// canary route on canary.
+func releaseConfig(near, run []int, canary int, socket string, regions []*region) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `global
     maxconn 8000
@@ -264,11 +315,33 @@ backend revisions-%s
     server new %s:%d weight 0 check
 `, r.name, run[i], r.name, r.name, r.addr, regionPort, r.addr, nextPort)
 	}
+	// The canary route: a request that names a region in CanaryHeader goes to
+	// that region's new revision alone, as a tagged revision's NEG sends it, and
+	// is logged as Cloud Run counts it; without a new revision it fails (503).
+	fmt.Fprintf(&b, `
+frontend canary
+    bind 127.0.0.1:%d
+    log global
+    log-format "RUN %%b %%s %%ST %%Ta %%HP"
+    use_backend canary-%%[req.hdr(%s),lower] if { req.hdr(%s) -m found }
+    default_backend no-canary
+
+backend no-canary
+`, canary, CanaryHeader, CanaryHeader)
+	for _, r := range regions {
+		fmt.Fprintf(&b, `
+backend canary-%s
+    timeout server 30s
+    default-server inter 250ms fastinter 250ms downinter 250ms fall 2 rise 2
+    server new %s:%d check
+`, r.name, r.addr, nextPort)
+	}
 	return b.String()
 }
 
 // startReleaseHAProxy starts HAProxy with the release configuration, its
-// request log going to mon. Its urls are the clients' frontends, in region order.
+// request log going to mon. Its urls are the clients' frontends, in region
+// order; canary is the canary route's.
 func startReleaseHAProxy(ctx context.Context, dir string, regions []*region, mon *monitor) (*haproxy, error) {
 	var near, run []int
 	for range regions {
@@ -280,8 +353,17 @@ func startReleaseHAProxy(ctx context.Context, dir string, regions []*region, mon
 			*ports = append(*ports, p)
 		}
 	}
+	canary, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	socket := filepath.Join(dir, "haproxy.sock")
-	return launchHAProxy(ctx, dir, releaseConfig(near, run, socket, regions), socket, near, mon.record)
+	h, err := launchHAProxy(ctx, dir, releaseConfig(near, run, canary, socket, regions), socket, append(slices.Clone(near), canary), mon.record)
+	if err != nil {
+		return nil, err
+	}
+	h.canary, h.urls = h.urls[len(h.urls)-1], h.urls[:len(h.urls)-1]
+	return h, nil
 }
 
 // served is one request a region's front end answered, as its log line says.
@@ -335,18 +417,25 @@ func (m *monitor) servedBy(revision string) map[string]time.Duration {
 }
 
 // record takes one of HAProxy's log lines: "RUN revisions-REGION SERVER STATUS
-// TA PATH". Health checks are not requests Cloud Run counts.
+// TA PATH", or "RUN canary-REGION new ..." for the canary route, which reaches
+// the same revision. Health checks are not requests Cloud Run counts, and a
+// request that reached no server is not one the revision saw.
 func (m *monitor) record(line string) {
 	f := strings.Fields(line)
-	if len(f) != 6 || !strings.HasPrefix(f[1], "revisions-") || f[5] == "/health/" {
+	if len(f) != 6 || f[5] == "/health/" || f[2] == "<NOSRV>" {
 		return
+	}
+	region, ok := strings.CutPrefix(f[1], "revisions-")
+	if !ok {
+		if region, ok = strings.CutPrefix(f[1], "canary-"); !ok {
+			return
+		}
 	}
 	status, err1 := strconv.Atoi(f[3])
 	took, err2 := strconv.Atoi(f[4])
 	if err1 != nil || err2 != nil {
 		return
 	}
-	region := strings.TrimPrefix(f[1], "revisions-")
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.requests = append(m.requests, served{at: time.Now(), region: region, revision: m.revisions[region+"/"+f[2]],
@@ -421,6 +510,19 @@ type ReleaseRow struct {
 	Everywhere bool
 	// Canary is the region the pipeline releases to first.
 	Canary string
+	// Synthetic and SyntheticFailed count the synthetic traffic's requests to
+	// the new revision, and those that failed: not users', and not in Sent;
+	// SyntheticFailures counts the failures by kind.
+	Synthetic, SyntheticFailed int
+	SyntheticFailures          map[string]int
+	// Reached is the highest share of its traffic, in percent, that each
+	// region gave the new revision; a region that gave it none is absent.
+	Reached map[string]int
+	// Traffic is when the new revision first took users' traffic, since the
+	// row's load began; Burn is what the objectives' burn-rate alerts would
+	// have made of the users' requests.
+	Traffic time.Duration
+	Burn    Burn
 }
 
 // releaseResult is what the release did, in time since the row's load began.
@@ -439,6 +541,13 @@ type pipeline struct {
 	p      Policy
 	began  time.Time
 	weight map[string]int // the new revision's percentage in each region
+	// reached is the highest percentage each region gave the new revision.
+	reached map[string]int
+	// synthetic counts the synthetic traffic's requests and failures, and
+	// syntheticKinds the failures by kind.
+	synthetic, syntheticFailed atomic.Int64
+	mu                         sync.Mutex
+	syntheticKinds             map[string]int
 }
 
 // since returns the time since the row's load began.
@@ -468,9 +577,13 @@ func (pl *pipeline) deploy(stage []*region, binary, revision string) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	// Ready as Cloud Run counts a revision ready: behind its region's split and
+	// behind the canary route, which a tagged revision's URL reaches once it is.
 	for _, r := range stage {
-		if err := pl.h.waitUp("revisions-"+r.name, "new"); err != nil {
-			return err
+		for _, backend := range []string{"revisions-", "canary-"} {
+			if err := pl.h.waitUp(backend+r.name, "new"); err != nil {
+				return err
+			}
 		}
 	}
 	pl.say("%s deployed in %s", revision, names(stage))
@@ -492,27 +605,105 @@ func (pl *pipeline) shift(stage []*region, pct int) error {
 			}
 		}
 		pl.weight[r.name] = pct
+		pl.reached[r.name] = max(pl.reached[r.name], pct)
 	}
 	return nil
 }
 
-// analyse watches stage for the analysis's duration, reading the alert
-// policies every Poll, and returns why it failed, or "" if it passed.
-func (pl *pipeline) analyse(stage []*region) (string, error) {
+// analyse watches the regions of watched for the analysis's duration, reading
+// their alert policies every Poll, while the custom check sends synthetic
+// traffic to the new revision in each region of probed, and returns why it
+// failed, or "" if it passed. As Cloud Deploy's does, it waits at the end for a
+// check that is still running.
+func (pl *pipeline) analyse(watched, probed []*region) (string, error) {
 	end := time.Now().Add(pl.p.Analysis)
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel, below: deferred calls run last first
+	ctx, cancel := context.WithCancel(pl.h.ctx)
+	defer cancel()
+	checked := make(chan string, 1) // why a check failed, once
+	if pl.p.SyntheticRate > 0 {
+		wg.Go(func() {
+			if why := pl.syntheticChecks(ctx, probed, end); why != "" {
+				checked <- why
+			}
+			close(checked)
+		})
+	} else {
+		close(checked)
+	}
 	for {
 		if err := sleep(pl.h.ctx, min(pl.p.Poll, time.Until(end))); err != nil {
 			return "", err
 		}
-		for _, r := range stage {
+		for _, r := range watched {
 			if why := pl.h.mon.incident(r.name, time.Now(), pl.p); why != "" {
 				return why, nil
 			}
 		}
+		select {
+		case why, ok := <-checked:
+			if ok {
+				return why, nil
+			}
+		default:
+		}
 		if !time.Now().Before(end) {
+			if why := <-checked; why != "" {
+				return why, nil
+			}
 			return "", nil
 		}
 	}
+}
+
+// syntheticChecks is the analysis's custom check: from the analysis's start
+// until end, every SyntheticEvery, the project's probe sends SyntheticRate
+// requests a second to each region of probed for SyntheticRun, through the
+// canary route, with the release policy's thresholds as its verdict (the
+// container's arguments in release.tf). It returns why a run failed, or "".
+func (pl *pipeline) syntheticChecks(ctx context.Context, probed []*region, end time.Time) string {
+	routes := make([]string, len(probed))
+	for i, r := range probed {
+		routes[i] = r.name
+	}
+	rate := pl.p.SyntheticRate * float64(len(probed))
+	o := probe.Options{
+		URL:      pl.h.lb.canary,
+		Requests: int(rate * pl.p.SyntheticRun.Seconds()),
+		// Enough in flight that a revision answering 2 s late does not slow
+		// the check to a trickle.
+		Concurrency: 64,
+		Rate:        rate,
+		Timeout:     5 * time.Second,
+		RouteHeader: CanaryHeader,
+		Routes:      routes,
+	}
+	want := probe.Expect{Regions: routes, EachRegion: true, MaxErrorRatio: pl.p.ErrorRatio, MaxP99: pl.p.Latency}
+	for next := time.Now(); next.Before(end); next = next.Add(pl.p.SyntheticEvery) {
+		if err := sleep(ctx, time.Until(next)); err != nil {
+			return ""
+		}
+		res, err := probe.Run(ctx, o, time.Second, nil)
+		pl.synthetic.Add(int64(res.Requests))
+		pl.syntheticFailed.Add(int64(res.Errors))
+		pl.mu.Lock()
+		for _, e := range res.ErrorCounts {
+			pl.syntheticKinds[e.Error] += e.Count
+		}
+		pl.mu.Unlock()
+		if ctx.Err() != nil {
+			return "" // the analysis ended first (an alert, or the run's end)
+		}
+		failures := want.Failures(res)
+		if err != nil {
+			failures = append(failures, err.Error())
+		}
+		if len(failures) > 0 {
+			return "synthetic check: " + strings.Join(failures, "; ")
+		}
+	}
+	return ""
 }
 
 // rollback is the repair rule's rollback: after a job's time, the old revision
@@ -558,7 +749,7 @@ func (pl *pipeline) progressive(binary, revision string) (releaseResult, error) 
 				// phase: the stage succeeds once 100 % is deployed.
 				break
 			}
-			why, err := pl.analyse(watched)
+			why, err := pl.analyse(watched, stage)
 			if err != nil {
 				return res, err
 			}
@@ -641,11 +832,19 @@ func (h *harness) releaseRow(rel Release, binary string, hold time.Duration) (ro
 	fmt.Fprintf(h.o.Out, "%-28s %s ", rel.ID, rel.Version)
 
 	began := time.Now()
-	pl := &pipeline{h: h, p: h.policy, began: began, weight: map[string]int{}}
+	pl := &pipeline{h: h, p: h.policy, began: began, weight: map[string]int{}, reached: map[string]int{}, syntheticKinds: map[string]int{}}
+	if rel.NoSynthetic {
+		pl.p.SyntheticRate = 0
+	}
 	defer func() { err = errors.Join(err, h.resetRelease(pl)) }()
 	loadCtx, stopLoad := context.WithCancel(h.ctx)
 	done := make(chan []outcome, 1)
-	go func() { done <- openLoop(loadCtx, h.lb.urls, h.o.Rate, began) }()
+	rate := h.loadRate(rel.Load)
+	if rate > 0 {
+		go func() { done <- openLoop(loadCtx, h.lb.urls, rate, began) }()
+	} else {
+		done <- nil
+	}
 	res, err := pl.run(rel, binary, revision, hold)
 	ended := time.Since(began)
 	// The load ends here on every path, so that no request of this row is still
@@ -662,7 +861,34 @@ func (h *harness) releaseRow(rel Release, binary string, hold time.Duration) (ro
 	}
 	row = measureRelease(outcomes, res, revision, h.policy.Latency, ended, h.o.After, regions)
 	row.Release, row.Canary, row.Served = rel, h.regions[0].name, h.mon.servedBy(revision)
+	row.Synthetic, row.SyntheticFailed = int(pl.synthetic.Load()), int(pl.syntheticFailed.Load())
+	row.SyntheticFailures = pl.syntheticKinds
+	row.Reached = pl.reached
+	row.Traffic, row.Burn = res.traffic, burn(outcomes, float64(rate), h.slo, ended)
+	if len(outcomes) == 0 {
+		// No user asked anything: the new version is everywhere when the
+		// pipeline gave it every region's traffic.
+		row.Everywhere = true
+		for _, r := range h.regions {
+			if pl.weight[r.name] != 100 {
+				row.Everywhere = false
+			}
+		}
+	}
 	return row, nil
+}
+
+// loadRate returns the users' requests a second for a row's load: the run's
+// rate, one a second at full scale (ReleaseTimeScale in the harness's time), or
+// none.
+func (h *harness) loadRate(load string) int {
+	switch load {
+	case Trickle:
+		return ReleaseTimeScale
+	case Quiet:
+		return 0
+	}
+	return h.o.Rate
 }
 
 // run waits Before, releases, and waits After: the part of a row under load.
@@ -739,8 +965,12 @@ func measureRelease(outcomes []outcome, res releaseResult, revision string, late
 // ReleaseGoal returns what a release row must show, or "" for a contrast.
 func ReleaseGoal(r Release) string {
 	switch {
-	case !r.Progressive:
+	case !r.Progressive && r.Defect != "":
+		return fmt.Sprintf("the users' alerts page within %s (5 minutes at full scale) of its first traffic", pageWithin())
+	case !r.Progressive || r.NoSynthetic:
 		return ""
+	case r.Defect != "" && r.Load == Quiet:
+		return "detected and rolled back; no region but the canary serves it"
 	case r.Defect != "":
 		return "detected and rolled back; at most 1 % failed; no region but the canary serves it"
 	default:
@@ -753,18 +983,29 @@ func MissedRelease(row ReleaseRow) string {
 	r := row.Release
 	var why []string
 	switch {
-	case !r.Progressive:
+	case ReleaseGoal(r) == "":
 		return ""
+	case !r.Progressive:
+		if !row.Burn.Paged {
+			why = append(why, "no page")
+		} else if late := row.Burn.Page - row.Traffic; late > pageWithin() {
+			why = append(why, fmt.Sprintf("paged %s after its first traffic, later than %s", seconds(late), pageWithin()))
+		}
 	case r.Defect != "":
 		if !row.Detected || !row.RolledBack {
 			why = append(why, "not detected and rolled back")
 		}
-		if row.Sent == 0 || float64(row.Failed) > 0.01*float64(row.Sent) {
+		if r.Load != Quiet && (row.Sent == 0 || float64(row.Failed) > 0.01*float64(row.Sent)) {
 			why = append(why, fmt.Sprintf("%d of %d failed, more than 1 %%", row.Failed, row.Sent))
 		}
 		for region := range row.Served {
 			if region != row.Canary {
 				why = append(why, region+" served it")
+			}
+		}
+		for region, pct := range row.Reached {
+			if region != row.Canary && pct > 0 {
+				why = append(why, fmt.Sprintf("%s gave it %d %% of its traffic", region, pct))
 			}
 		}
 	default:

@@ -141,17 +141,32 @@ func TestMonitorOpensAnIncidentPerRegionAndRevisionOnlyOnceTheMetricsAreVisible(
 	if got := m.servedBy("hello-00002"); len(got) != 1 || got["europe-west1"] != 1200*time.Millisecond {
 		t.Errorf("servedBy(hello-00002) = %v, want europe-west1 for 1.2s", got)
 	}
+
+	// The canary route reaches the same revision, and Cloud Run counts its
+	// requests like any other; a request that found no revision is not one.
+	m = newMonitor()
+	m.setRevision("us-east1", "new", "hello-00002")
+	m.record("RUN canary-us-east1 new 500 2 /")
+	m.record("RUN canary-us-east1 <NOSRV> 503 0 /")
+	m.record("RUN no-canary <NOSRV> 503 0 /")
+	if got := m.incident("us-east1", time.Now().Add(3500*time.Millisecond), p); !strings.HasPrefix(got, "hello-00002 in us-east1 answered 100 % of 1 requests with 5xx") {
+		t.Errorf("after a 500 on the canary route, incident = %q, want the new revision's 5xx share over 1 request", got)
+	}
 }
 
 func TestMissedReleaseNamesEachGoalMissed(t *testing.T) {
 	t.Parallel()
-	var bad, good Release
+	var bad, good, quietBad, contrast Release
 	for _, r := range Releases() {
 		switch r.ID {
 		case "release-bad-500":
 			bad = r
 		case "release-good":
 			good = r
+		case "release-quiet-bad-500":
+			quietBad = r
+		case "release-quiet-bad-500-no-synthetic":
+			contrast = r
 		}
 	}
 	for _, tt := range []struct {
@@ -167,6 +182,10 @@ func TestMissedReleaseNamesEachGoalMissed(t *testing.T) {
 		{"good, one failed", ReleaseRow{Release: good, Sent: 1000, Failed: 1, Everywhere: true}, "1 failed"},
 		{"good, rolled back", ReleaseRow{Release: good, Sent: 1000, Detected: true, Why: "noise", Everywhere: true}, "rolled back: noise"},
 		{"good, not everywhere", ReleaseRow{Release: good, Sent: 1000}, "not every region ended on it"},
+		{"bad, another region gave it traffic", ReleaseRow{Release: bad, Canary: "a", Detected: true, RolledBack: true, Sent: 1000, Reached: map[string]int{"a": 25, "b": 2}}, "b gave it 2 % of its traffic"},
+		{"bad on a quiet service, contained", ReleaseRow{Release: quietBad, Canary: "a", Detected: true, RolledBack: true, Reached: map[string]int{"a": 2}}, ""},
+		{"bad on a quiet service, not detected", ReleaseRow{Release: quietBad, Canary: "a", Reached: map[string]int{"a": 100, "b": 100}}, "b gave it 100 % of its traffic; not detected and rolled back"},
+		{"the quiet contrast has no goal", ReleaseRow{Release: contrast, Canary: "a", Reached: map[string]int{"a": 100, "b": 100}}, ""},
 	} {
 		if got := MissedRelease(tt.row); got != tt.want {
 			t.Errorf("%s: MissedRelease = %q, want %q", tt.name, got, tt.want)

@@ -11,17 +11,17 @@ import (
 
 // summary is a row in one line, for progress.
 func summary(r Row) string {
-	return fmt.Sprintf("%d sent, %d failed%s; during the fault p50 %s p99 %s max %s; served elsewhere after %s, back %s; marked down %s, up %s%s",
+	return fmt.Sprintf("%d sent, %d failed%s; during the fault p50 %s p99 %s max %s; served elsewhere after %s, back %s; marked down %s, up %s%s; budget spent %s; page: %s; ticket: %s",
 		r.Sent, r.Failed, failures(r, " (", ")"), ms(r.P50), ms(r.P99), ms(r.Max), moved(r), back(r),
-		optional(r.Down, r.NotDown, "never"), up(r), exit(r, "; "))
+		optional(r.Down, r.NotDown, "never"), up(r), exit(r, "; "), r.Burn.budget(), r.Burn.page(r.Injected), r.Burn.ticket(r.Injected))
 }
 
 // Failed reports the rows that missed their goal: a fault whose goal is zero
-// failed requests lost some with retries on.
+// failed requests lost some with retries on, or would have paged someone.
 func Failed(rows []Row) []Row {
 	var missed []Row
 	for _, r := range rows {
-		if r.Retries && r.Fault.GoalZero && r.Failed > 0 {
+		if r.Retries && r.Fault.GoalZero && (r.Failed > 0 || r.Burn.Paged) {
 			missed = append(missed, r)
 		}
 	}
@@ -30,13 +30,13 @@ func Failed(rows []Row) []Row {
 
 // WriteTable writes rows as a Markdown table.
 func WriteTable(w io.Writer, rows []Row) {
-	fmt.Fprintln(w, "| fault | retries | sent | failed | failures by kind | p50 | p99 | max | served elsewhere after | LB marked it down after | back after healing | LB marked it up after | instance |")
-	fmt.Fprintln(w, "|---|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|---|")
+	fmt.Fprintln(w, "| fault | retries | sent | failed | failures by kind | p50 | p99 | max | served elsewhere after | LB marked it down after | back after healing | LB marked it up after | instance | budget spent (availability / latency) | page | ticket |")
+	fmt.Fprintln(w, "|---|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|---|--:|---|---|")
 	for _, r := range rows {
-		fmt.Fprintf(w, "| %s | %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(w, "| %s | %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			r.Fault.Name, onOff(r.Retries), r.Sent, r.Failed, failures(r, "", ""),
 			ms(r.P50), ms(r.P99), ms(r.Max), moved(r), optional(r.Down, r.NotDown, "never"),
-			back(r), up(r), exit(r, ""))
+			back(r), up(r), exit(r, ""), r.Burn.budget(), r.Burn.page(r.Injected), r.Burn.ticket(r.Injected))
 	}
 }
 
@@ -59,7 +59,7 @@ func failures(r Row, open, close string) string {
 // WriteFaults writes what each fault does, as a Markdown list.
 func WriteFaults(w io.Writer) {
 	for _, f := range Matrix() {
-		goal := "goal: none lost with retries on"
+		goal := "goal: none lost, and no page, with retries on"
 		if !f.GoalZero {
 			goal = "no goal of zero"
 		}
@@ -117,8 +117,9 @@ func seconds(d time.Duration) string {
 
 // releaseSummary is a release row in one line, for progress.
 func releaseSummary(r ReleaseRow) string {
-	s := fmt.Sprintf("%d sent from the release's start to its end (%s), %d failed%s; %s; served by %s",
-		r.Sent, seconds(r.Window), r.Failed, failures(Row{Failures: r.Failures}, " (", ")"), detection(r), servedBy(r))
+	s := fmt.Sprintf("%s load: %d sent from the release's start to its end (%s), %d failed%s; synthetic: %d sent, %d failed%s; %s; traffic given in %s; served by %s; budget spent %s; page: %s; ticket: %s",
+		r.Release.Load, r.Sent, seconds(r.Window), r.Failed, failures(Row{Failures: r.Failures}, " (", ")"), r.Synthetic, r.SyntheticFailed, failures(Row{Failures: r.SyntheticFailures}, " (", ")"), detection(r), reached(r), servedBy(r),
+		r.Burn.budget(), r.Burn.page(r.Traffic), r.Burn.ticket(r.Traffic))
 	if miss := MissedRelease(r); miss != "" {
 		s += "; MISSED: " + miss
 	}
@@ -138,8 +139,8 @@ func FailedReleases(rows []ReleaseRow) []ReleaseRow {
 
 // WriteReleaseTable writes release rows as a Markdown table.
 func WriteReleaseTable(w io.Writer, rows []ReleaseRow) {
-	fmt.Fprintln(w, "| release | delivery | sent | failed | failed, % | failures by kind | detected after | rolled back after | served the new version | goal |")
-	fmt.Fprintln(w, "|---|---|--:|--:|--:|---|--:|--:|---|---|")
+	fmt.Fprintln(w, "| release | delivery | users' load | sent | failed | failed, % | failures by kind | synthetic requests (failed) | detected after | rolled back after | traffic given to it | served the new version | budget spent (availability / latency) | page | ticket | goal |")
+	fmt.Fprintln(w, "|---|---|---|--:|--:|--:|---|--:|--:|--:|---|---|--:|---|---|---|")
 	for _, r := range rows {
 		goal := "contrast"
 		if ReleaseGoal(r.Release) != "" {
@@ -148,9 +149,10 @@ func WriteReleaseTable(w io.Writer, rows []ReleaseRow) {
 				goal = "**missed**: " + miss
 			}
 		}
-		fmt.Fprintf(w, "| %s | %s | %d | %d | %s | %s | %s | %s | %s | %s |\n",
-			r.Release.Version, r.Release.Delivery, r.Sent, r.Failed, percent(r.Failed, r.Sent), failures(Row{Failures: r.Failures}, "", ""),
-			optional(r.Detect, !r.Detected, "-"), optional(r.Rollback, !r.RolledBack, "-"), servedBy(r), goal)
+		fmt.Fprintf(w, "| %s | %s | %s | %d | %d | %s | %s | %d (%d) | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			r.Release.Version, r.Release.Delivery, r.Release.Load, r.Sent, r.Failed, percent(r.Failed, r.Sent), failures(Row{Failures: r.Failures}, "", ""),
+			r.Synthetic, r.SyntheticFailed, optional(r.Detect, !r.Detected, "-"), optional(r.Rollback, !r.RolledBack, "-"), reached(r), servedBy(r),
+			r.Burn.budget(), r.Burn.page(r.Traffic), r.Burn.ticket(r.Traffic), goal)
 	}
 }
 
@@ -189,6 +191,21 @@ func servedBy(r ReleaseRow) string {
 		s += "; all answers at the end"
 	}
 	return s
+}
+
+// reached lists the regions whose traffic the new version was given a share
+// of, with the highest share.
+func reached(r ReleaseRow) string {
+	var parts []string
+	for _, region := range slices.Sorted(maps.Keys(r.Reached)) {
+		if pct := r.Reached[region]; pct > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d %%", region, pct))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func percent(n, of int) string {

@@ -29,6 +29,12 @@ type Options struct {
 	Rate float64
 	// Timeout bounds each request.
 	Timeout time.Duration
+	// RouteHeader, when set, is a header each request carries with one of
+	// Routes as its value, in turn: the route that asks a load balancer for one
+	// region (deploy/terraform's canary routes). Each answer must then come from
+	// the region its request asked for, or it counts as an error.
+	RouteHeader string
+	Routes      []string
 }
 
 // Sample is the outcome of one request.
@@ -82,6 +88,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Second
+	}
+	if (o.RouteHeader == "") != (len(o.Routes) == 0) {
+		return errors.New("-route-header needs the regions to ask for in -expect-region, and they need it")
 	}
 	return nil
 }
@@ -228,12 +237,12 @@ func send(ctx context.Context, o Options, n int, finish bool, record func(Sample
 	}
 	defer client.CloseIdleConnections()
 
-	jobs := make(chan struct{})
+	jobs := make(chan string)
 	var wg sync.WaitGroup
 	for range o.Concurrency {
 		wg.Go(func() {
-			for range jobs {
-				s := fetch(reqCtx, client, o.URL)
+			for route := range jobs {
+				s := fetch(reqCtx, client, o.URL, o.RouteHeader, route)
 				// A request cut short because the probe itself is stopping says
 				// nothing about the service: it is not counted.
 				if s.Err != "" && reqCtx.Err() != nil {
@@ -259,10 +268,14 @@ feed:
 			case <-tick:
 			}
 		}
+		var route string
+		if len(o.Routes) > 0 {
+			route = o.Routes[i%len(o.Routes)]
+		}
 		select {
 		case <-ctx.Done():
 			break feed
-		case jobs <- struct{}{}:
+		case jobs <- route:
 		}
 	}
 	close(jobs)
@@ -274,14 +287,18 @@ type answer struct {
 	Region string `json:"region"`
 }
 
-// fetch sends one GET and reads the region from the answer.
-func fetch(ctx context.Context, client *http.Client, target string) Sample {
+// fetch sends one GET and reads the region from the answer. With a route, the
+// request carries header: route, and the answer must come from region route.
+func fetch(ctx context.Context, client *http.Client, target, header, route string) Sample {
 	start := time.Now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		return Sample{Err: err.Error()}
 	}
 	req.Header.Set("User-Agent", "hello-probe")
+	if header != "" {
+		req.Header.Set(header, route)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return Sample{Latency: time.Since(start), Err: describe(err)}
@@ -298,6 +315,9 @@ func fetch(ctx context.Context, client *http.Client, target string) Sample {
 	var a answer
 	if err := json.Unmarshal(body, &a); err != nil || a.Region == "" {
 		return Sample{Latency: latency, Err: fmt.Sprintf("no region in the answer %.80q", body)}
+	}
+	if route != "" && a.Region != route {
+		return Sample{Latency: latency, Err: fmt.Sprintf("asked %s for %s, answered by %s", header, route, a.Region)}
 	}
 	return Sample{Region: a.Region, Latency: latency}
 }
@@ -376,4 +396,53 @@ func (r Result) Count(region string) int {
 		}
 	}
 	return 0
+}
+
+// Expect is what a probe's answers must show.
+type Expect struct {
+	// Regions, when not empty, are the only regions that may answer; one of
+	// them must answer at least once, or each of them with EachRegion (a probe
+	// that asked each region by route).
+	Regions    []string
+	EachRegion bool
+	// MaxErrors is how many requests may fail; MaxErrorRatio, when above 0,
+	// replaces it with a share of the requests sent.
+	MaxErrors     int
+	MaxErrorRatio float64
+	// MaxP99, when above 0, bounds the 99th percentile latency of each
+	// region's answers.
+	MaxP99 time.Duration
+}
+
+// Failures returns what r does not show of e, one sentence each; none when r
+// meets e. A probe whose requests all failed has no answer to show, so it fails
+// any expectation of regions, and any error limit below all of its requests.
+func (e Expect) Failures(r Result) []string {
+	var out []string
+	if e.MaxErrorRatio > 0 {
+		if r.Requests == 0 || float64(r.Errors) > e.MaxErrorRatio*float64(r.Requests) {
+			out = append(out, fmt.Sprintf("%d of %d requests failed, more than %g %%", r.Errors, r.Requests, 100*e.MaxErrorRatio))
+		}
+	} else if r.Errors > e.MaxErrors {
+		out = append(out, fmt.Sprintf("%d requests failed, more than -max-errors=%d", r.Errors, e.MaxErrors))
+	}
+	for _, rc := range r.Regions {
+		if len(e.Regions) > 0 && !slices.Contains(e.Regions, rc.Region) {
+			out = append(out, fmt.Sprintf("%d answers from %s, want only %s", rc.Count, rc.Region, strings.Join(e.Regions, ", ")))
+		}
+		if e.MaxP99 > 0 && rc.P99 > e.MaxP99 {
+			out = append(out, fmt.Sprintf("%s answered with a p99 latency of %s, more than %s", rc.Region, rc.P99.Round(time.Millisecond), e.MaxP99))
+		}
+	}
+	answered := 0
+	for _, region := range e.Regions {
+		answered += r.Count(region)
+		if e.EachRegion && r.Count(region) == 0 {
+			out = append(out, "no answer from "+region)
+		}
+	}
+	if len(e.Regions) > 0 && !e.EachRegion && answered == 0 {
+		out = append(out, "no answer from "+strings.Join(e.Regions, ", "))
+	}
+	return out
 }

@@ -188,3 +188,36 @@ func TestHistogramPercentilesAreWithinTwoPercent(t *testing.T) {
 		}
 	}
 }
+
+func TestExpectFailures(t *testing.T) {
+	t.Parallel()
+	r := Result{Requests: 100, Errors: 5, Regions: []RegionCount{
+		{Region: "us-east1", Count: 60, Latencies: Latencies{P99: 400 * time.Millisecond}},
+		{Region: "us-west1", Count: 35, Latencies: Latencies{P99: 900 * time.Millisecond}},
+	}}
+	tests := []struct {
+		name   string
+		expect Expect
+		want   []string
+	}{
+		{"nothing asked", Expect{MaxErrors: 5}, nil},
+		{"too many errors", Expect{MaxErrors: 4}, []string{"5 requests failed, more than -max-errors=4"}},
+		{"ratio replaces the count", Expect{MaxErrors: 0, MaxErrorRatio: 0.05}, nil},
+		{"ratio passed", Expect{MaxErrorRatio: 0.04}, []string{"5 of 100 requests failed, more than 4 %"}},
+		{"slow region", Expect{MaxErrors: 5, MaxP99: 500 * time.Millisecond}, []string{"us-west1 answered with a p99 latency of 900ms, more than 500ms"}},
+		{"one of the regions answered", Expect{MaxErrors: 5, Regions: []string{"us-east1", "us-west1", "asia-northeast1"}}, nil},
+		{"each region must answer", Expect{MaxErrors: 5, Regions: []string{"us-east1", "us-west1", "asia-northeast1"}, EachRegion: true}, []string{"no answer from asia-northeast1"}},
+		{"a region not asked for", Expect{MaxErrors: 5, Regions: []string{"us-east1"}}, []string{"35 answers from us-west1, want only us-east1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := tt.expect.Failures(r); strings.Join(got, "; ") != strings.Join(tt.want, "; ") {
+				t.Errorf("Failures = %q, want %q", got, tt.want)
+			}
+		})
+	}
+	if got := (Expect{MaxErrorRatio: 0.05}).Failures(Result{}); len(got) != 1 {
+		t.Errorf("a probe that sent nothing: Failures = %q, want one failure", got)
+	}
+}

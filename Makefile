@@ -113,11 +113,11 @@ deploy: ## Apply deploy/terraform (accounts, release pipeline, alerts, load bala
 	scripts/deploy.sh
 
 .PHONY: release
-release: ## Verify IMAGE=NAME@sha256:..., then release it through Cloud Deploy: canary region first, analysed, then the rest. ALLOW_UNSIGNED=1 releases what verify refuses; WAIT=1 waits for its first rollout.
+release: ## Verify IMAGE=NAME@sha256:..., then release it through Cloud Deploy: canary region first, analysed, then the rest. ALLOW_UNSIGNED=1 releases what verify refuses; WAIT=1 then waits for its first rollout (the canary region's).
 	scripts/release.sh
 
 .PHONY: release-wait
-release-wait: ## Wait until every rollout of RELEASE=NAME has ended, printing each one's state; fails if one did not succeed.
+release-wait: ## Wait until every rollout RELEASE=NAME has so far has ended, printing each one's state; fails if one did not succeed.
 	scripts/release.sh wait
 
 .PHONY: probe

@@ -3,8 +3,6 @@ package deploy
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,7 +14,6 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
-	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
@@ -707,33 +704,13 @@ func TestTheUptimeAlertOpensWhenTwoOrMoreLocationsFail(t *testing.T) {
 	}
 }
 
-// checkBlocks returns the check blocks of terraform/*.tf, which load leaves out.
-func checkBlocks(t *testing.T) []*hclsyntax.Block {
-	t.Helper()
-	files, _ := filepath.Glob("terraform/*.tf")
-	var out []*hclsyntax.Block
-	p := hclparse.NewParser()
-	for _, name := range files {
-		src, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, diags := p.ParseHCL(src, name)
-		if diags.HasErrors() {
-			t.Fatal(diags)
-		}
-		out = append(out, children(&hclsyntax.Block{Body: f.Body.(*hclsyntax.Body)}, "check")...)
-	}
-	return out
-}
-
 // A check block warns on every plan without failing it: the alerts are worth having
 // before anyone is named, but nobody should believe they page someone.
 func TestAPlanWarnsWhileTheAlertsTellNobody(t *testing.T) {
 	c := load(t)
 	var condition hclsyntax.Expression
 	var message string
-	for _, b := range checkBlocks(t) {
+	for _, b := range c.checks {
 		for _, a := range children(b, "assert") {
 			if refersTo(attr(t, a, "condition"), "var.notification_emails") {
 				condition, message = attr(t, a, "condition"), literal(t, attr(t, a, "error_message")).AsString()

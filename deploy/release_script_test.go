@@ -76,7 +76,7 @@ func TestReleaseNamesLeaveRoomForTheRolloutsName(t *testing.T) {
 		// The release exists already, of this image: release.sh stops there and
 		// says which name it chose.
 		os.WriteFile(filepath.Join(dir, "existing"), []byte(testImage+"\n"), 0o644)
-		for _, max := range []int{33, 40, 24} {
+		for _, max := range []int{33, 40, 24, 21} {
 			out, err := releaseScript(t, gcloud, []string{"IMAGE=" + testImage, "RELEASE_NAME_MAX=" + strconv.Itoa(max)})
 			m := regexp.MustCompile(`release: (\S+) exists already`).FindStringSubmatch(out)
 			if err != nil || m == nil {
@@ -85,7 +85,7 @@ func TestReleaseNamesLeaveRoomForTheRolloutsName(t *testing.T) {
 			name := m[1]
 			// The first rollout on this pipeline's longest target, as gcloud names it.
 			rollout := name + "-to-" + strings.Repeat("t", 63-len("-to--0001")-max) + "-0001"
-			if len(name) > max || len(rollout) > 63 || !regexp.MustCompile(`^hello-0123456[0-9a-f]{0,5}-\d{10}$`).MatchString(name) {
+			if len(name) > max || len(rollout) > 63 || !regexp.MustCompile(`^r-0123456[0-9a-f]{0,5}-\d{10}$`).MatchString(name) {
 				t.Errorf("RELEASE_NAME_MAX=%d: default name %q (%d characters), its rollout %d", max, name, len(name), len(rollout))
 			}
 		}
@@ -97,6 +97,7 @@ func TestReleaseNamesLeaveRoomForTheRolloutsName(t *testing.T) {
 		if err == nil || !strings.Contains(out, "does not fit in 20 characters") || !strings.Contains(out, "set RELEASE to a shorter name") {
 			t.Errorf("release.sh where 20 characters fit: %v\n%s", err, out)
 		}
+
 	})
 	t.Run("without the output, the length Terraform guarantees", func(t *testing.T) {
 		t.Parallel()
@@ -142,6 +143,17 @@ func TestOneReleasePerName(t *testing.T) {
 		calls, _ := os.ReadFile(filepath.Join(dir, "calls"))
 		if err != nil || !strings.Contains(out, "hello-abc exists already, of "+testImage+": nothing to do") || strings.Contains(string(calls), "releases create") {
 			t.Errorf("release.sh of a release that exists: %v\n%s\ngcloud was asked:\n%s", err, out, calls)
+		}
+	})
+	t.Run("another image under a name taken, once only: nothing to do", func(t *testing.T) {
+		t.Parallel()
+		gcloud, dir := fakeGcloud(t)
+		other := strings.Replace(testImage, "0123", "3210", 1)
+		os.WriteFile(filepath.Join(dir, "existing"), []byte(other+"\n"), 0o644)
+		out, err := releaseScript(t, gcloud, []string{"IMAGE=" + testImage, "RELEASE=commit-abc", "RELEASE_ONCE=1"})
+		calls, _ := os.ReadFile(filepath.Join(dir, "calls"))
+		if err != nil || !strings.Contains(out, "commit-abc exists already, of "+other+": nothing to do") || strings.Contains(string(calls), "releases create") {
+			t.Errorf("release.sh RELEASE_ONCE=1 of a release that exists of another image: %v\n%s\ngcloud was asked:\n%s", err, out, calls)
 		}
 	})
 	t.Run("another image under a name taken: refused", func(t *testing.T) {

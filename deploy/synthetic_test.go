@@ -344,6 +344,22 @@ func TestTheFaultHarnessSendsWhatThePipelineSends(t *testing.T) {
 	if got := literalLocal(t, c, "canary_header").AsString(); got != faults.CanaryHeader {
 		t.Errorf("local.canary_header = %q, the harness's = %q", got, faults.CanaryHeader)
 	}
+	// The probe's own verdict and how much it holds in flight: the container's
+	// arguments, which the harness passes to the same code.
+	args := strings.Join(probeArgs(t, c, []string{"us-east1"}, nil,
+		map[string]cty.Value{"canary_header": cty.StringVal(faults.CanaryHeader), "synthetic_run_seconds": cty.NumberIntVal(run)}), " ") + " "
+	for _, want := range []string{
+		fmt.Sprintf("-c %d ", p.SyntheticInFlight),
+		fmt.Sprintf("-max-error-ratio %g ", p.ErrorRatio),
+		fmt.Sprintf("-max-p99 %dms ", p.Latency.Milliseconds()),
+	} {
+		if !strings.Contains(args, want) {
+			t.Errorf("the container's arguments %q lack %q, which the harness uses", args, want)
+		}
+	}
+	if strings.Contains(args, "-timeout") {
+		t.Errorf("the container's arguments %q set -timeout; the harness uses the probe's default", args)
+	}
 }
 
 // TestTheAnalysisRunsAsAnAccountThatCanDeployNothing: the custom check's container

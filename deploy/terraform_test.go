@@ -26,6 +26,7 @@ type config struct {
 	variables map[string]*hclsyntax.Block
 	outputs   map[string]*hclsyntax.Block
 	locals    map[string]hclsyntax.Expression
+	checks    []*hclsyntax.Block
 }
 
 func load(t *testing.T) config {
@@ -57,6 +58,8 @@ func load(t *testing.T) config {
 				for name, a := range b.Body.Attributes {
 					c.locals[name] = a.Expr
 				}
+			case "check":
+				c.checks = append(c.checks, b)
 			}
 		}
 	}

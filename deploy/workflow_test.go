@@ -3,7 +3,6 @@ package deploy
 import (
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -52,8 +51,10 @@ func TestCIReleasesEachCommitOnce(t *testing.T) {
 			if s.If != "github.ref == 'refs/heads/main'" {
 				t.Errorf("job %s releases with if: %q, want only from main", job, s.If)
 			}
-			if !strings.Contains(s.Run, `RELEASE="$DELIVERY_PIPELINE-${GITHUB_SHA::12}"`) {
-				t.Errorf("job %s names its release otherwise than after the commit:\n%s", job, s.Run)
+			// commit- and 12 digits: 19 characters, within the 24 that deploy/terraform
+			// guarantees a release's name, whatever the pipeline's.
+			if !strings.Contains(s.Run, `RELEASE="commit-${GITHUB_SHA::12}" RELEASE_ONCE=1`) {
+				t.Errorf("job %s names its release otherwise than after the commit, once:\n%s", job, s.Run)
 			}
 			if _, ok := s.Env["RELEASE"]; ok || strings.Contains(s.Run, "run_number") || strings.Contains(s.Run, "run_attempt") {
 				t.Errorf("job %s names its release after the run, which a second run of the same commit changes", job)
@@ -65,13 +66,19 @@ func TestCIReleasesEachCommitOnce(t *testing.T) {
 	}
 }
 
-// TestActionsArePinnedAndRunOnNode24: every action is pinned by commit, and
-// Google's are at major version 3 or later, which run on Node 24 (their v3
-// action.yml: `using: 'node24'`); v2 ran on Node 20, which GitHub retires.
-func TestActionsArePinnedAndRunOnNode24(t *testing.T) {
+// node24 are the commits of Google's actions known to run on Node 24: the v3
+// releases, whose action.yml says `using: 'node24'` (read in each repository at
+// that commit, 2026-12); v2 ran on Node 20, which GitHub retires.
+var node24 = map[string]string{
+	"google-github-actions/auth":         "7c6bc770dae815cd3e89ee6cdf493a5fab2cc093", // v3.0.0
+	"google-github-actions/setup-gcloud": "aa5489c8933f4cc7a4f7d45035b3b1440c9c10db", // v3.0.1
+}
+
+// TestActionsArePinnedAndGooglesRunOnNode24: every action is pinned by commit,
+// and Google's to a commit known to run on Node 24.
+func TestActionsArePinnedAndGooglesRunOnNode24(t *testing.T) {
 	_, text := loadWorkflow(t)
-	uses := regexp.MustCompile(`uses: ([\w.-]+/[\w.-]+)@(\S+)(?: # v(\d+)\S*)?`)
-	matches := uses.FindAllStringSubmatch(text, -1)
+	matches := regexp.MustCompile(`uses: ([\w.-]+/[\w.-]+)@(\S+)`).FindAllStringSubmatch(text, -1)
 	if len(matches) == 0 {
 		t.Fatal("no uses: in the workflow")
 	}
@@ -79,10 +86,8 @@ func TestActionsArePinnedAndRunOnNode24(t *testing.T) {
 		if !regexp.MustCompile(`^[0-9a-f]{40}$`).MatchString(m[2]) {
 			t.Errorf("%s@%s is not pinned to a commit", m[1], m[2])
 		}
-		if strings.HasPrefix(m[1], "google-github-actions/") {
-			if major, _ := strconv.Atoi(m[3]); major < 3 {
-				t.Errorf("%s is at v%s, which runs on Node 20: want v3 or later (Node 24)", m[1], m[3])
-			}
+		if strings.HasPrefix(m[1], "google-github-actions/") && node24[m[1]] != m[2] {
+			t.Errorf("%s@%s is not a commit known to run on Node 24 (%v)", m[1], m[2], node24)
 		}
 	}
 }

@@ -8,9 +8,11 @@
 # An image that make verify rejects is refused unless ALLOW_UNSIGNED=1. Where the
 # pipeline is comes from DELIVERY_PIPELINE, DELIVERY_REGION and RELEASE_STAGING_DIR,
 # or, when they are unset, from deploy/terraform's outputs on this machine.
-# RELEASE names the release (default: the pipeline's name, the digest's first digits
-# and the minute, shortened to fit); a release of that name that exists already, of the
-# same image, is not created again. WAIT=1 waits until its first rollout has ended.
+# RELEASE names the release (default: r-, the digest's first digits and the minute,
+# shortened to fit); a release of that name that exists already, of the same image, is
+# not created again, and with RELEASE_ONCE=1 (CI: one release per commit) not of any
+# image. WAIT=1 then waits until the rollouts it has so far have ended: the first one;
+# the promotion's comes after the bake.
 # GCLOUD_BIN replaces gcloud (the tests record the calls). It needs gcloud, logged in
 # (gcloud auth login) as someone who may create releases in the pipeline (RELEASES.md,
 # "The roles").
@@ -33,9 +35,11 @@ pipeline=${DELIVERY_PIPELINE:-$(output delivery_pipeline || true)}
 region=${DELIVERY_REGION:-$(output delivery_region || true)}
 where=(--delivery-pipeline="$pipeline" --region="$region")
 
-# wait_for_rollouts waits until every rollout of release $1 has ended, printing each
-# rollout's state when it changes, and fails if one did not succeed. A rollout's
-# canary steps are analysed for analysis_minutes each, so this takes a while.
+# wait_for_rollouts waits until every rollout release $1 has so far has ended,
+# printing each rollout's state when it changes, and fails if one did not succeed.
+# A rollout's canary steps are analysed for analysis_minutes each, so this takes a
+# while. A rollout that does not exist yet (the promotion after the bake) is not
+# waited for: run it again once it does.
 wait_for_rollouts() {
   local release=$1 timeout=${WAIT_TIMEOUT:-3600} poll=${WAIT_POLL:-20} start=$SECONDS said="" states
   echo "release: waiting for the rollouts of $release (at most ${timeout}s; WAIT_TIMEOUT to change)" >&2
@@ -89,22 +93,25 @@ if [ -n "${RELEASE:-}" ]; then
   [ "${#name}" -le "$max" ] ||
     die "RELEASE=$name has ${#name} characters, at most $max here: gcloud names its first rollout $name-to-TARGET-0001, and a rollout's name may not pass 63 characters with this pipeline's longest target"
 else
-  # As much of the digest as fits (7 to 12 digits), then the minute (UTC).
+  # As much of the digest as fits (7 to 12 digits), then the minute (UTC). The
+  # release's name needs no pipeline's in it: it is one of the pipeline's releases.
   when=$(date -u +%y%m%d%H%M)
-  keep=$((max - ${#pipeline} - ${#when} - 2))
+  keep=$((max - ${#when} - 4))
   [ "$keep" -ge 7 ] ||
-    die "the default release name $pipeline-${digest:0:7}-$when does not fit in $max characters (this pipeline's longest target): set RELEASE to a shorter name"
-  name=$pipeline-${digest:0:$((keep < 12 ? keep : 12))}-$when
+    die "the default release name r-${digest:0:7}-$when does not fit in $max characters (this pipeline's longest target): set RELEASE to a shorter name"
+  name=r-${digest:0:$((keep < 12 ? keep : 12))}-$when
 fi
 [[ "$name" =~ ^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$ ]] ||
   die "RELEASE=$name: a release name is lower-case letters, digits and hyphens, starting with a letter and not ending with a hyphen"
 
-# One release per name: CI names a release after its commit, so that running the
-# workflow again (or publishing the same commit twice) does not release it twice.
+# One release per name. CI names a release after its commit and sets RELEASE_ONCE=1,
+# so that running the workflow again does not release the commit twice, even when
+# the rebuilt image differs (a newer base image under the same tag).
 if existing=$(gcloud deploy releases describe "$name" "${where[@]}" --format='value(description)' 2>/dev/null); then
-  [ "$existing" = "$IMAGE" ] ||
+  if [ "$existing" != "$IMAGE" ] && [ "${RELEASE_ONCE:-}" != 1 ]; then
     die "release $name exists already, of ${existing:-another image}, not $IMAGE: choose another RELEASE"
-  echo "release: $name exists already, of $IMAGE: nothing to do" >&2
+  fi
+  echo "release: $name exists already, of ${existing:-an image it does not name}: nothing to do" >&2
   exit 0
 fi
 

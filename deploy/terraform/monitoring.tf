@@ -87,6 +87,7 @@ locals {
   notification_channels = [for c in google_monitoring_notification_channel.email : c.name]
 
   dashboard_name = "${local.service}: users' view"
+  runbook_footer = "docs/operations.md, \"What pages you, and why\", has the rest."
   dashboard_url  = one([for d in google_monitoring_dashboard.hello : "https://console.cloud.google.com/monitoring/dashboards/builder/${regex("[^/]+$", d.id)}?project=${var.project}"])
 }
 
@@ -211,7 +212,7 @@ resource "google_monitoring_alert_policy" "burn_rate" {
       2. If a revision released around then started it, roll the region back: `gcloud deploy targets rollback ${each.value.scope == "all" ? "TARGET" : local.rollback_target[each.value.scope]} --delivery-pipeline=${google_clouddeploy_delivery_pipeline.hello.name} --region=${var.delivery_region}`${each.value.scope == "all" ? " (TARGET: ${google_clouddeploy_target.region[var.canary_region].name} for the canary region, ${google_clouddeploy_target.others.name} for the others)" : ""}.
       3. Otherwise look at what runs there and what users get: `gcloud run revisions list --service=${local.service} --region=${each.value.scope == "all" ? "REGION" : each.value.scope} --project=${var.project}`, and `make probe URL=https://${var.domain}/ PROBE_FLAGS="-n 500"`.
 
-      docs/operations.md, "What pages you, and why", has the rest.
+      ${local.runbook_footer}
     EOT
 
     links {
@@ -308,7 +309,7 @@ resource "google_monitoring_alert_policy" "uptime" {
       2. Ask yourself: `curl -sS -i https://${var.domain}${each.value.path}` and `make probe URL=https://${var.domain}/`. A certificate error: `gcloud compute ssl-certificates describe ${local.service}-cert --global --project=${var.project}`. No answer at all: the domain's A record must be the load_balancer_ip output.
       3. A 5xx: the burn-rate alerts' steps (which region, which revision, roll back).
 
-      docs/operations.md, "What pages you, and why", has the rest.
+      ${local.runbook_footer}
     EOT
 
     links {

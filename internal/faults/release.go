@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/example/hello/internal/probe"
@@ -61,10 +60,12 @@ type Policy struct {
 	// revision of each region of a stage, sent by the analysis's custom check
 	// through the load balancer's canary route; 0: none. The check starts with
 	// each analysis and again every SyntheticEvery, each run sending for
-	// SyntheticRun, and fails the analysis when the probe's own verdict does
-	// (more than ErrorRatio failed, a p99 over Latency, or a region silent).
+	// SyntheticRun with at most SyntheticInFlight requests in flight, and fails
+	// the analysis when the probe's own verdict does (more than ErrorRatio
+	// failed, a p99 over Latency, or a region silent).
 	SyntheticRate                float64
 	SyntheticEvery, SyntheticRun time.Duration
+	SyntheticInFlight            int
 }
 
 // ReleaseTimeScale divides every duration of the release policy in the harness:
@@ -93,9 +94,10 @@ func ReleasePolicy() Policy {
 		// Cloud Deploy's minimum and default, and each run sends for 4 of them
 		// (release.tf). Google does not say whether the first run starts with
 		// the analysis or a period later: here it starts with it.
-		SyntheticRate:  1,
-		SyntheticEvery: 5 * time.Minute,
-		SyntheticRun:   4 * time.Minute,
+		SyntheticRate:     1,
+		SyntheticEvery:    5 * time.Minute,
+		SyntheticRun:      4 * time.Minute,
+		SyntheticInFlight: 8,
 	}
 }
 
@@ -106,14 +108,16 @@ func (p Policy) String() string {
 }
 
 // Scaled returns p with every duration but Latency divided by n, and the
-// synthetic traffic's rate multiplied by n, so that each alert window sees as
-// many requests as it would at full scale.
+// synthetic traffic's rate and requests in flight multiplied by n, so that each
+// alert window sees as many requests as it would at full scale, and a slow
+// revision holds as many of them in flight.
 func (p Policy) Scaled(n int) Policy {
 	d := time.Duration(n)
 	p.Percentages = slices.Clone(p.Percentages)
 	p.Analysis, p.Poll, p.Window = p.Analysis/d, p.Poll/d, p.Window/d
 	p.MetricDelay, p.Bake, p.Job = p.MetricDelay/d, p.Bake/d, p.Job/d
 	p.SyntheticRate *= float64(n)
+	p.SyntheticInFlight *= n
 	p.SyntheticEvery, p.SyntheticRun = p.SyntheticEvery/d, p.SyntheticRun/d
 	return p
 }
@@ -543,10 +547,10 @@ type pipeline struct {
 	weight map[string]int // the new revision's percentage in each region
 	// reached is the highest percentage each region gave the new revision.
 	reached map[string]int
-	// synthetic counts the synthetic traffic's requests and failures, and
-	// syntheticKinds the failures by kind.
-	synthetic, syntheticFailed atomic.Int64
+	// mu guards the synthetic traffic's counts: its requests, those that
+	// failed, and the failures by kind.
 	mu                         sync.Mutex
+	synthetic, syntheticFailed int
 	syntheticKinds             map[string]int
 }
 
@@ -649,8 +653,15 @@ func (pl *pipeline) analyse(watched, probed []*region) (string, error) {
 		default:
 		}
 		if !time.Now().Before(end) {
+			// Cloud Deploy waits for a check still running, and the alerts
+			// still count while it does.
 			if why := <-checked; why != "" {
 				return why, nil
+			}
+			for _, r := range watched {
+				if why := pl.h.mon.incident(r.name, time.Now(), pl.p); why != "" {
+					return why, nil
+				}
 			}
 			return "", nil
 		}
@@ -669,13 +680,11 @@ func (pl *pipeline) syntheticChecks(ctx context.Context, probed []*region, end t
 	}
 	rate := pl.p.SyntheticRate * float64(len(probed))
 	o := probe.Options{
-		URL:      pl.h.lb.canary,
-		Requests: int(rate * pl.p.SyntheticRun.Seconds()),
-		// Enough in flight that a revision answering 2 s late does not slow
-		// the check to a trickle.
-		Concurrency: 64,
+		URL:         pl.h.lb.canary,
+		Requests:    int(rate * pl.p.SyntheticRun.Seconds()),
+		Concurrency: pl.p.SyntheticInFlight,
 		Rate:        rate,
-		Timeout:     5 * time.Second,
+		Timeout:     probe.DefaultTimeout,
 		RouteHeader: CanaryHeader,
 		Routes:      routes,
 	}
@@ -685,9 +694,9 @@ func (pl *pipeline) syntheticChecks(ctx context.Context, probed []*region, end t
 			return ""
 		}
 		res, err := probe.Run(ctx, o, time.Second, nil)
-		pl.synthetic.Add(int64(res.Requests))
-		pl.syntheticFailed.Add(int64(res.Errors))
 		pl.mu.Lock()
+		pl.synthetic += res.Requests
+		pl.syntheticFailed += res.Errors
 		for _, e := range res.ErrorCounts {
 			pl.syntheticKinds[e.Error] += e.Count
 		}
@@ -861,8 +870,9 @@ func (h *harness) releaseRow(rel Release, binary string, hold time.Duration) (ro
 	}
 	row = measureRelease(outcomes, res, revision, h.policy.Latency, ended, h.o.After, regions)
 	row.Release, row.Canary, row.Served = rel, h.regions[0].name, h.mon.servedBy(revision)
-	row.Synthetic, row.SyntheticFailed = int(pl.synthetic.Load()), int(pl.syntheticFailed.Load())
-	row.SyntheticFailures = pl.syntheticKinds
+	pl.mu.Lock()
+	row.Synthetic, row.SyntheticFailed, row.SyntheticFailures = pl.synthetic, pl.syntheticFailed, pl.syntheticKinds
+	pl.mu.Unlock()
 	row.Reached = pl.reached
 	row.Traffic, row.Burn = res.traffic, burn(outcomes, float64(rate), h.slo, ended)
 	if len(outcomes) == 0 {

@@ -156,9 +156,13 @@ func TestMonitorOpensAnIncidentPerRegionAndRevisionOnlyOnceTheMetricsAreVisible(
 
 func TestMissedReleaseNamesEachGoalMissed(t *testing.T) {
 	t.Parallel()
-	var bad, good, quietBad, contrast Release
+	var bad, good, quietBad, contrast, allAtOnce, trickleBad Release
 	for _, r := range Releases() {
 		switch r.ID {
+		case "release-bad-500-all-at-once":
+			allAtOnce = r
+		case "release-trickle-bad-slow":
+			trickleBad = r
 		case "release-bad-500":
 			bad = r
 		case "release-good":
@@ -186,9 +190,34 @@ func TestMissedReleaseNamesEachGoalMissed(t *testing.T) {
 		{"bad on a quiet service, contained", ReleaseRow{Release: quietBad, Canary: "a", Detected: true, RolledBack: true, Reached: map[string]int{"a": 2}}, ""},
 		{"bad on a quiet service, not detected", ReleaseRow{Release: quietBad, Canary: "a", Reached: map[string]int{"a": 100, "b": 100}}, "b gave it 100 % of its traffic; not detected and rolled back"},
 		{"the quiet contrast has no goal", ReleaseRow{Release: contrast, Canary: "a", Reached: map[string]int{"a": 100, "b": 100}}, ""},
+		{"all at once, paged at once", ReleaseRow{Release: allAtOnce, Traffic: 2 * time.Second, Burn: Burn{Paged: true, Page: 3 * time.Second}}, ""},
+		{"all at once, paged late", ReleaseRow{Release: allAtOnce, Traffic: 2 * time.Second, Burn: Burn{Paged: true, Page: 8 * time.Second}}, "paged 6.00 s after its first traffic, later than 5s"},
+		{"all at once, no page", ReleaseRow{Release: allAtOnce, Traffic: 2 * time.Second}, "no page"},
+		{"bad on a trickle, 2 % failed", ReleaseRow{Release: trickleBad, Canary: "a", Detected: true, RolledBack: true, Sent: 100, Failed: 2}, "2 of 100 failed, more than 1 %"},
 	} {
 		if got := MissedRelease(tt.row); got != tt.want {
 			t.Errorf("%s: MissedRelease = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestAFaultThatWouldPageMissesItsGoal: with retries on, a fault whose goal is
+// zero misses it by losing a request or by paging someone.
+func TestAFaultThatWouldPageMissesItsGoal(t *testing.T) {
+	t.Parallel()
+	zero := Matrix()[0]
+	for _, tt := range []struct {
+		name string
+		row  Row
+		want int
+	}{
+		{"none lost, no page", Row{Fault: zero, Retries: true}, 0},
+		{"one lost", Row{Fault: zero, Retries: true, Failed: 1}, 1},
+		{"none lost, a page", Row{Fault: zero, Retries: true, Burn: Burn{Paged: true}}, 1},
+		{"a page with retries off", Row{Fault: zero, Burn: Burn{Paged: true}}, 0},
+	} {
+		if got := len(Failed([]Row{tt.row})); got != tt.want {
+			t.Errorf("%s: Failed returns %d rows, want %d", tt.name, got, tt.want)
 		}
 	}
 }

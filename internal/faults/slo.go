@@ -108,28 +108,26 @@ func burn(outcomes []outcome, rate float64, o Objectives, ended time.Duration) B
 	starts := make([]time.Duration, len(outcomes))
 	sorted := slices.Clone(outcomes)
 	slices.SortFunc(sorted, func(a, b outcome) int { return int(a.start - b.start) })
-	// Prefix sums: requests, failed, answered, late.
+	// Prefix sums of the requests sent, failed, answered and answered late: the
+	// first i requests hold requests[i] of them, failed[i] failed, and so on.
 	n := len(sorted)
-	failed, answered, late := make([]int, n+1), make([]int, n+1), make([]int, n+1)
-	var bad, slow, ok int
+	requests, failed, answered, late := make([]int, n+1), make([]int, n+1), make([]int, n+1), make([]int, n+1)
 	for i, out := range sorted {
 		starts[i] = out.start
-		failed[i+1], answered[i+1], late[i+1] = failed[i], answered[i], late[i]
-		if out.failure != "" {
+		requests[i+1], failed[i+1], answered[i+1], late[i+1] = i+1, failed[i], answered[i], late[i]
+		switch {
+		case out.failure != "":
 			failed[i+1]++
-			bad++
-		} else {
+		case out.latency > o.LatencyThreshold:
 			answered[i+1]++
-			ok++
-			if out.latency > o.LatencyThreshold {
-				late[i+1]++
-				slow++
-			}
+			late[i+1]++
+		default:
+			answered[i+1]++
 		}
 	}
 	budget := rate * o.Period.Seconds()
-	b.Availability = float64(bad) / ((1 - o.Availability) * budget)
-	b.Latency = float64(slow) / ((1 - o.Latency) * budget)
+	b.Availability = float64(failed[n]) / ((1 - o.Availability) * budget)
+	b.Latency = float64(late[n]) / ((1 - o.Latency) * budget)
 
 	// in returns the prefix-sum difference of xs over the requests sent in
 	// (t-w, t], and the requests the window holds from before the row.
@@ -145,10 +143,6 @@ func burn(outcomes []outcome, rate float64, o Objectives, ended time.Duration) B
 			return 0
 		}
 		return float64(badCount) / (float64(total) + before) / (1 - goal)
-	}
-	requests := make([]int, n+1)
-	for i := range requests {
-		requests[i] = i
 	}
 	for t := burnStep; t <= ended; t += burnStep {
 		for _, a := range o.Alerts {
@@ -181,6 +175,7 @@ func (b Burn) budget() string {
 	return fmt.Sprintf("%s / %s", budgetShare(b.Availability), budgetShare(b.Latency))
 }
 
+// budgetShare says a share of a budget as a percentage.
 func budgetShare(f float64) string {
 	switch {
 	case f == 0:
@@ -200,6 +195,7 @@ func (b Burn) page(from time.Duration) string {
 	return fmt.Sprintf("after %s (%s)", seconds(b.Page-from), b.PageWhy)
 }
 
+// ticket says when a ticket would have opened, since from, for a report.
 func (b Burn) ticket(from time.Duration) string {
 	if !b.Ticketed {
 		return "no"

@@ -39,7 +39,8 @@ func TestBurnRateAlertsPageOnWhatUsersSeeAndNotOnABlip(t *testing.T) {
 		pageFrom   time.Duration // the page opens after this,
 		pageBy     time.Duration // and by this
 		wantWhy    string
-		wantAvail  float64 // budget share, ±1 %
+		wantAvail  float64 // budget shares, ±1 %
+		wantLate   float64
 	}{
 		{name: "nothing fails", outcomes: steady(500, 10*time.Second, never, 0)},
 		// 0.1 s here is 6 s at full scale: 50 requests of the hour's 1.8 million.
@@ -51,7 +52,8 @@ func TestBurnRateAlertsPageOnWhatUsersSeeAndNotOnABlip(t *testing.T) {
 		// The latency budget is ten times the availability's: 14.4 % of the
 		// hour's requests late, 8.64 s of them here (8.64 minutes at full scale).
 		{name: "every answer late", outcomes: steady(500, 10*time.Second, never, 2*time.Second),
-			wantPage: true, wantTicket: false, pageFrom: 8600 * time.Millisecond, pageBy: 8800 * time.Millisecond, wantWhy: "latency burning over 14.4"},
+			wantPage: true, wantTicket: false, pageFrom: 8600 * time.Millisecond, pageBy: 8800 * time.Millisecond, wantWhy: "latency burning over 14.4",
+			wantLate: 10 * 500 / (0.01 * 500 * o.Period.Seconds())},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			b := burn(tt.outcomes, 500, o, 10*time.Second)
@@ -68,6 +70,9 @@ func TestBurnRateAlertsPageOnWhatUsersSeeAndNotOnABlip(t *testing.T) {
 			}
 			if math.Abs(b.Availability-tt.wantAvail) > 0.01*tt.wantAvail+1e-12 {
 				t.Errorf("availability budget spent = %g, want %g", b.Availability, tt.wantAvail)
+			}
+			if math.Abs(b.Latency-tt.wantLate) > 0.01*tt.wantLate+1e-12 {
+				t.Errorf("latency budget spent = %g, want %g", b.Latency, tt.wantLate)
 			}
 		})
 	}

@@ -37,6 +37,9 @@ type Options struct {
 	Routes      []string
 }
 
+// DefaultTimeout bounds each request unless Options.Timeout says otherwise.
+const DefaultTimeout = 5 * time.Second
+
 // Sample is the outcome of one request.
 type Sample struct {
 	Region  string // empty on error
@@ -87,7 +90,7 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("-rate %v: want 0 (no cap) or more", o.Rate)
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 5 * time.Second
+		o.Timeout = DefaultTimeout
 	}
 	if (o.RouteHeader == "") != (len(o.Routes) == 0) {
 		return errors.New("-route-header needs the regions to ask for in -expect-region, and they need it")

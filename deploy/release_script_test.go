@@ -217,3 +217,33 @@ func TestReleaseWaitFollowsTheRolloutsToTheirEnd(t *testing.T) {
 		t.Errorf("release.sh wait without RELEASE: %v\n%s", err, out)
 	}
 }
+
+// TestTheDocsPromoteOnlyAfterWaiting: gcloud refuses to promote a release to the
+// next stage until its rollout on the current one has succeeded, so every
+// promotion the docs give comes after a wait for that rollout.
+func TestTheDocsPromoteOnlyAfterWaiting(t *testing.T) {
+	for _, doc := range []string{"../RELEASES.md", "../docs/deploying.md"} {
+		text, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waited := false
+		promotions := 0
+		for _, line := range strings.Split(string(text), "\n") {
+			switch {
+			case strings.HasPrefix(line, "```"):
+				waited = false // each code block on its own
+			case strings.HasPrefix(line, "$ ") && (strings.Contains(line, "WAIT=1") || strings.Contains(line, "make release-wait")):
+				waited = true
+			case strings.HasPrefix(line, "$ ") && strings.Contains(line, "gcloud deploy releases promote"):
+				promotions++
+				if !waited {
+					t.Errorf("%s promotes before waiting for the rollout: %s", doc, line)
+				}
+			}
+		}
+		if promotions == 0 {
+			t.Errorf("%s gives no promotion to check", doc)
+		}
+	}
+}

@@ -317,6 +317,30 @@ func TestTheSyntheticTrafficIsSizedFromTheAlertPolicies(t *testing.T) {
 			t.Errorf("synthetic_requests_per_second %v, alert_window_seconds %v: accepted = %v, want %v", tt.rps, tt.window, got, tt.want)
 		}
 	}
+	// Cloud Armor's limit per client address, which the probe's one address meets.
+	armor := condition("var.rate_limit_requests")
+	for _, tt := range []struct {
+		rps, limit float64
+		armor      bool
+		want       bool
+	}{{1, 600, true, true}, {3, 600, true, true}, {4, 600, true, false}, {4, 600, false, true}} {
+		v, diags := armor.Value(&hcl.EvalContext{
+			Variables: map[string]cty.Value{
+				"var": cty.ObjectVal(map[string]cty.Value{
+					"synthetic_requests_per_second": cty.NumberFloatVal(tt.rps), "rate_limit_requests": cty.NumberFloatVal(tt.limit),
+					"rate_limit_interval_seconds": cty.NumberIntVal(60), "cloud_armor": cty.BoolVal(tt.armor),
+				}),
+				"local": cty.ObjectVal(map[string]cty.Value{"synthetic": cty.True, "others": cty.TupleVal([]cty.Value{cty.StringVal("a"), cty.StringVal("b"), cty.StringVal("c")})}),
+			},
+			Functions: map[string]function.Function{"max": stdlib.MaxFunc, "length": stdlib.LengthFunc},
+		})
+		if diags.HasErrors() {
+			t.Fatalf("evaluating %s: %v", armor.Range(), diags)
+		}
+		if v.True() != tt.want {
+			t.Errorf("%v a second to 3 regions, Cloud Armor %v at %v a minute: accepted = %v, want %v", tt.rps, tt.armor, tt.limit, v.True(), tt.want)
+		}
+	}
 	for minutes, want := range map[int64]bool{10: true, 30: true, 9: false, 5: false} {
 		if got := eval(condition("var.analysis_minutes"), true, map[string]cty.Value{"analysis_minutes": cty.NumberIntVal(minutes)}); got != want {
 			t.Errorf("analysis_minutes %d with the synthetic traffic: accepted = %v, want %v", minutes, got, want)

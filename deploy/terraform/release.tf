@@ -278,6 +278,12 @@ resource "google_clouddeploy_target" "others" {
       condition     = !local.synthetic || var.synthetic_requests_per_second * var.alert_window_seconds >= 20
       error_message = "synthetic_requests_per_second x alert_window_seconds = ${var.synthetic_requests_per_second * var.alert_window_seconds}: each alert window must see at least 20 synthetic requests to a region's new revision, so that one answer in 20 moves its error share by 5 %."
     }
+    # The probe sends from one address: under Cloud Armor's per-client rate limit, or
+    # its 429s would fail a good release's step.
+    precondition {
+      condition     = !local.synthetic || !var.cloud_armor || var.synthetic_requests_per_second * max(1, length(local.others)) * var.rate_limit_interval_seconds < var.rate_limit_requests
+      error_message = "synthetic_requests_per_second x ${max(1, length(local.others))} regions x rate_limit_interval_seconds = ${var.synthetic_requests_per_second * max(1, length(local.others)) * var.rate_limit_interval_seconds} requests from the probe's one address, not under Cloud Armor's rate_limit_requests (${var.rate_limit_requests}): its 429s would fail a good release. Lower the one or raise the other."
+    }
     precondition {
       condition     = !local.synthetic || var.analysis_minutes * 60 >= 2 * local.synthetic_every_seconds
       error_message = "analysis_minutes = ${var.analysis_minutes} is shorter than two runs of the synthetic traffic's check (${2 * local.synthetic_every_seconds / 60} minutes): Google does not say whether the first run starts with the analysis or a period later, and an analysis must see some."

@@ -111,6 +111,31 @@ func TestReleaseNamesLeaveRoomForTheRolloutsName(t *testing.T) {
 
 // TestReleaseScriptAssumesWhatTerraformGuarantees: release.sh falls back on the
 // shortest room for a release name that deploy/terraform lets a pipeline have.
+// Where nothing is deployed yet, Terraform has no state: its outputs are absent and
+// release.sh uses what the environment and its defaults say. The real terraform runs,
+// in an empty directory (terraform -raw prints a warning and succeeds there).
+func TestReleaseWithoutTerraformState(t *testing.T) {
+	t.Parallel()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := t.TempDir()
+	terraform := filepath.Join(t.TempDir(), "terraform")
+	// release.sh passes -chdir=deploy/terraform first; the empty directory replaces it.
+	script := "#!/bin/sh\nshift\nexec go tool -modfile=" + root + "/tools/terraform/go.mod terraform -chdir=" + empty + " \"$@\"\n"
+	if err := os.WriteFile(terraform, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	gcloud, dir := fakeGcloud(t)
+	os.WriteFile(filepath.Join(dir, "existing"), []byte(testImage+"\n"), 0o644)
+	out, err := releaseScript(t, gcloud, []string{"IMAGE=" + testImage, "TERRAFORM_BIN=" + terraform})
+	want := regexp.MustCompile(`release: r-0123456789-[0-9]{10} exists already`) // 24 characters: the shortest room
+	if err != nil || !want.MatchString(out) {
+		t.Errorf("release.sh with no Terraform state: %v\n%s\nwant it to use the default name's shortest length", err, out)
+	}
+}
+
 func TestReleaseScriptAssumesWhatTerraformGuarantees(t *testing.T) {
 	c := load(t)
 	script, err := os.ReadFile("../scripts/release.sh")

@@ -24,12 +24,18 @@ source scripts/cosign.sh
 gcloud() { "${GCLOUD_BIN:-gcloud}" "$@"; }
 
 # Where the pipeline is: the environment, or Terraform's outputs.
-output() {
+terraform() {
   if [ -n "${TERRAFORM_BIN:-}" ]; then
-    "$TERRAFORM_BIN" -chdir=deploy/terraform output -raw "$1" 2>/dev/null
+    "$TERRAFORM_BIN" "$@"
   else
-    go tool -modfile=tools/terraform/go.mod terraform -chdir=deploy/terraform output -raw "$1" 2>/dev/null
+    go tool -modfile=tools/terraform/go.mod terraform "$@"
   fi
+}
+# output prints Terraform's output $1, or fails. With no state at all, `output -raw`
+# prints a warning ("No outputs found") and succeeds; `output -json NAME` fails.
+output() {
+  terraform -chdir=deploy/terraform output -json "$1" >/dev/null 2>&1 &&
+    terraform -chdir=deploy/terraform output -raw "$1" 2>/dev/null
 }
 pipeline=${DELIVERY_PIPELINE:-$(output delivery_pipeline || true)}
 region=${DELIVERY_REGION:-$(output delivery_region || true)}

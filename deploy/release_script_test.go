@@ -35,6 +35,7 @@ case "$1 $2 $3" in
   n=$(cat ` + dir + `/polls 2>/dev/null || echo 0)
   [ -f ` + dir + `/rollouts.$((n + 1)) ] && n=$((n + 1))
   echo $n > ` + dir + `/polls
+  [ "$(cat ` + dir + `/rollouts.$n)" = FAIL ] && { echo "ERROR: UNAVAILABLE" >&2; exit 1; }
   cat ` + dir + `/rollouts.$n ;;
 esac
 `
@@ -76,7 +77,7 @@ func TestReleaseNamesLeaveRoomForTheRolloutsName(t *testing.T) {
 		// The release exists already, of this image: release.sh stops there and
 		// says which name it chose.
 		os.WriteFile(filepath.Join(dir, "existing"), []byte(testImage+"\n"), 0o644)
-		for _, max := range []int{33, 40, 24, 21} {
+		for _, max := range []int{33, 40, 24, 21, 20} {
 			out, err := releaseScript(t, gcloud, []string{"IMAGE=" + testImage, "RELEASE_NAME_MAX=" + strconv.Itoa(max)})
 			m := regexp.MustCompile(`release: (\S+) exists already`).FindStringSubmatch(out)
 			if err != nil || m == nil {
@@ -93,9 +94,9 @@ func TestReleaseNamesLeaveRoomForTheRolloutsName(t *testing.T) {
 	t.Run("a pipeline whose targets leave too little room says what to do", func(t *testing.T) {
 		t.Parallel()
 		gcloud, _ := fakeGcloud(t)
-		out, err := releaseScript(t, gcloud, []string{"IMAGE=" + testImage, "RELEASE_NAME_MAX=20"})
-		if err == nil || !strings.Contains(out, "does not fit in 20 characters") || !strings.Contains(out, "set RELEASE to a shorter name") {
-			t.Errorf("release.sh where 20 characters fit: %v\n%s", err, out)
+		out, err := releaseScript(t, gcloud, []string{"IMAGE=" + testImage, "RELEASE_NAME_MAX=19"})
+		if err == nil || !strings.Contains(out, "does not fit in 19 characters") || !strings.Contains(out, "set RELEASE to a shorter name") {
+			t.Errorf("release.sh where 19 characters fit: %v\n%s", err, out)
 		}
 
 	})
@@ -109,8 +110,6 @@ func TestReleaseNamesLeaveRoomForTheRolloutsName(t *testing.T) {
 	})
 }
 
-// TestReleaseScriptAssumesWhatTerraformGuarantees: release.sh falls back on the
-// shortest room for a release name that deploy/terraform lets a pipeline have.
 // Where nothing is deployed yet, Terraform has no state: its outputs are absent and
 // release.sh uses what the environment and its defaults say. The real terraform runs,
 // in an empty directory (terraform -raw prints a warning and succeeds there).
@@ -130,12 +129,14 @@ func TestReleaseWithoutTerraformState(t *testing.T) {
 	gcloud, dir := fakeGcloud(t)
 	os.WriteFile(filepath.Join(dir, "existing"), []byte(testImage+"\n"), 0o644)
 	out, err := releaseScript(t, gcloud, []string{"IMAGE=" + testImage, "TERRAFORM_BIN=" + terraform})
-	want := regexp.MustCompile(`release: r-0123456789-[0-9]{10} exists already`) // 24 characters: the shortest room
+	want := regexp.MustCompile(`release: r-0123456789a-[0-9]{10} exists already`) // 24 characters: the shortest room
 	if err != nil || !want.MatchString(out) {
 		t.Errorf("release.sh with no Terraform state: %v\n%s\nwant it to use the default name's shortest length", err, out)
 	}
 }
 
+// TestReleaseScriptAssumesWhatTerraformGuarantees: release.sh falls back on the
+// shortest room for a release name that deploy/terraform lets a pipeline have.
 func TestReleaseScriptAssumesWhatTerraformGuarantees(t *testing.T) {
 	c := load(t)
 	script, err := os.ReadFile("../scripts/release.sh")
@@ -160,24 +161,24 @@ func TestReleaseScriptAssumesWhatTerraformGuarantees(t *testing.T) {
 
 func TestOneReleasePerName(t *testing.T) {
 	t.Parallel()
-	t.Run("the same image again: nothing to do", func(t *testing.T) {
+	t.Run("the same image again: nothing to create", func(t *testing.T) {
 		t.Parallel()
 		gcloud, dir := fakeGcloud(t)
 		os.WriteFile(filepath.Join(dir, "existing"), []byte(testImage+"\n"), 0o644)
 		out, err := releaseScript(t, gcloud, []string{"IMAGE=" + testImage, "RELEASE=hello-abc"})
 		calls, _ := os.ReadFile(filepath.Join(dir, "calls"))
-		if err != nil || !strings.Contains(out, "hello-abc exists already, of "+testImage+": nothing to do") || strings.Contains(string(calls), "releases create") {
+		if err != nil || !strings.Contains(out, "hello-abc exists already, of "+testImage+": nothing to create") || strings.Contains(string(calls), "releases create") {
 			t.Errorf("release.sh of a release that exists: %v\n%s\ngcloud was asked:\n%s", err, out, calls)
 		}
 	})
-	t.Run("another image under a name taken, once only: nothing to do", func(t *testing.T) {
+	t.Run("another image under a name taken, once only: nothing to create", func(t *testing.T) {
 		t.Parallel()
 		gcloud, dir := fakeGcloud(t)
 		other := strings.Replace(testImage, "0123", "3210", 1)
 		os.WriteFile(filepath.Join(dir, "existing"), []byte(other+"\n"), 0o644)
 		out, err := releaseScript(t, gcloud, []string{"IMAGE=" + testImage, "RELEASE=commit-abc", "RELEASE_ONCE=1"})
 		calls, _ := os.ReadFile(filepath.Join(dir, "calls"))
-		if err != nil || !strings.Contains(out, "commit-abc exists already, of "+other+": nothing to do") || strings.Contains(string(calls), "releases create") {
+		if err != nil || !strings.Contains(out, "commit-abc exists already, of "+other+": nothing to create") || strings.Contains(string(calls), "releases create") {
 			t.Errorf("release.sh RELEASE_ONCE=1 of a release that exists of another image: %v\n%s\ngcloud was asked:\n%s", err, out, calls)
 		}
 	})
@@ -210,6 +211,11 @@ func TestReleaseWaitFollowsTheRolloutsToTheirEnd(t *testing.T) {
 			"hello-europe-west1\tIN_PROGRESS\n",
 			"hello-europe-west1\tFAILED\n",
 		}, true, []string{"a rollout of r1 did not succeed"}},
+		{"gcloud fails once: asked again", []string{
+			"hello-europe-west1\tIN_PROGRESS\n",
+			"FAIL",
+			"hello-europe-west1\tSUCCEEDED\n",
+		}, false, []string{"could not list the rollouts", "every rollout of r1 succeeded"}},
 		{"no rollout yet, then one", []string{
 			"",
 			"hello-europe-west1\tPENDING\n",
@@ -241,10 +247,20 @@ func TestReleaseWaitFollowsTheRolloutsToTheirEnd(t *testing.T) {
 	if out, err := releaseScript(t, gcloud, []string{"WAIT_TIMEOUT=0"}, "wait"); err == nil || !strings.Contains(out, "set RELEASE=NAME") {
 		t.Errorf("release.sh wait without RELEASE: %v\n%s", err, out)
 	}
+	if out, err := releaseScript(t, gcloud, []string{"RELEASE=r1", "WAIT_POLL=5s"}, "wait"); err == nil || !strings.Contains(out, "WAIT_POLL=5s: want a number of seconds") {
+		t.Errorf("release.sh wait WAIT_POLL=5s: %v\n%s", err, out)
+	}
+	// WAIT=1 waits for a release that exists already too (a re-run).
+	gcloud, dir := fakeGcloud(t)
+	os.WriteFile(filepath.Join(dir, "existing"), []byte(testImage+"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "rollouts.1"), []byte("hello-europe-west1\tSUCCEEDED\n"), 0o644)
+	if out, err := releaseScript(t, gcloud, []string{"IMAGE=" + testImage, "RELEASE=r1", "WAIT=1"}); err != nil || !strings.Contains(out, "every rollout of r1 succeeded") {
+		t.Errorf("release.sh WAIT=1 of a release that exists: %v\n%s", err, out)
+	}
 }
 
-// TestTheDocsPromoteOnlyAfterWaiting: gcloud refuses to promote a release to the
-// next stage until its rollout on the current one has succeeded, so every
+// TestTheDocsPromoteOnlyAfterWaiting: with --to-target, gcloud does not check that a
+// release's rollout on the current stage has succeeded (promote_util.py), so every
 // promotion the docs give comes after a wait for that rollout.
 func TestTheDocsPromoteOnlyAfterWaiting(t *testing.T) {
 	for _, doc := range []string{"../RELEASES.md", "../docs/deploying.md"} {

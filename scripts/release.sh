@@ -11,8 +11,9 @@
 # RELEASE names the release (default: r-, the digest's first digits and the minute,
 # shortened to fit); a release of that name that exists already, of the same image, is
 # not created again, and with RELEASE_ONCE=1 (CI: one release per commit) not of any
-# image. WAIT=1 then waits until the rollouts it has so far have ended: the first one;
-# the promotion's comes after the bake.
+# image. WAIT=1 then waits, for a release that existed too, until the rollouts it has
+# so far have ended: the first one; the promotion's comes after the bake. A failed
+# gcloud call while waiting is said and tried again.
 # GCLOUD_BIN replaces gcloud (the tests record the calls). It needs gcloud, logged in
 # (gcloud auth login) as someone who may create releases in the pipeline (RELEASES.md,
 # "The roles").
@@ -46,19 +47,27 @@ where=(--delivery-pipeline="$pipeline" --region="$region")
 # A rollout's canary steps are analysed for analysis_minutes each, so this takes a
 # while. A rollout that does not exist yet (the promotion after the bake) is not
 # waited for: run it again once it does.
+# A gcloud call that fails (a network error, an expired token) is said and tried again
+# at the next poll, until the timeout.
 wait_for_rollouts() {
-  local release=$1 timeout=${WAIT_TIMEOUT:-3600} poll=${WAIT_POLL:-20} start=$SECONDS said="" states
+  local release=$1 timeout=${WAIT_TIMEOUT:-3600} poll=${WAIT_POLL:-20} start=$SECONDS said="" listed states
+  [[ "$timeout" =~ ^[0-9]+$ ]] || die "WAIT_TIMEOUT=$timeout: want a number of seconds"
+  [[ "$poll" =~ ^[0-9]+$ ]] || die "WAIT_POLL=$poll: want a number of seconds"
   echo "release: waiting for the rollouts of $release (at most ${timeout}s; WAIT_TIMEOUT to change)" >&2
   while :; do
-    states=$(gcloud deploy rollouts list --release="$release" "${where[@]}" --format='value(targetId,state)' | sort)
-    if [ "$states" != "$said" ]; then
-      printf '%s\n' "$states" | sed "s/^/release: $((SECONDS - start))s  /" >&2
-      said=$states
-    fi
-    if [ -n "$states" ] && ! grep -qvE '[[:space:]](SUCCEEDED|FAILED|CANCELLED|HALTED)$' <<<"$states"; then
-      grep -qvE '[[:space:]]SUCCEEDED$' <<<"$states" && die "a rollout of $release did not succeed (above): gcloud deploy rollouts list --release=$release ${where[*]}"
-      echo "release: every rollout of $release succeeded" >&2
-      return 0
+    if ! listed=$(gcloud deploy rollouts list --release="$release" "${where[@]}" --format='value(targetId,state)'); then
+      echo "release: $((SECONDS - start))s  could not list the rollouts (gcloud, above); asking again in ${poll}s" >&2
+    else
+      states=$(sort <<<"$listed")
+      if [ "$states" != "$said" ]; then
+        printf '%s\n' "$states" | sed "s/^/release: $((SECONDS - start))s  /" >&2
+        said=$states
+      fi
+      if [ -n "$states" ] && ! grep -qvE '[[:space:]](SUCCEEDED|FAILED|CANCELLED|HALTED)$' <<<"$states"; then
+        grep -qvE '[[:space:]]SUCCEEDED$' <<<"$states" && die "a rollout of $release did not succeed (above): gcloud deploy rollouts list --release=$release ${where[*]}"
+        echo "release: every rollout of $release succeeded" >&2
+        return 0
+      fi
     fi
     [ $((SECONDS - start)) -lt "$timeout" ] || die "the rollouts of $release had not ended after ${timeout}s (above)"
     sleep "$poll"
@@ -88,21 +97,26 @@ done
 # characters; too long, and the release exists but its rollout fails. deploy/terraform
 # computes, from every target of the pipeline, how long a release name may be
 # (output release_name_max_length) and refuses targets that leave less than
-# min_release_name below.
+# min_release_name below. A RELEASE no longer than that fits every pipeline Terraform
+# accepts, so its pipeline is not asked (CI's commit-SHA: no Terraform to build).
 min_release_name=24
-max=${RELEASE_NAME_MAX:-$(output release_name_max_length || true)}
-max=${max:-$min_release_name}
+if [ -z "${RELEASE_NAME_MAX:-}" ] && [ -n "${RELEASE:-}" ] && [ "${#RELEASE}" -le "$min_release_name" ]; then
+  max=$min_release_name
+else
+  max=${RELEASE_NAME_MAX:-$(output release_name_max_length || true)}
+  max=${max:-$min_release_name}
+fi
 [[ "$max" =~ ^[0-9]+$ ]] || die "RELEASE_NAME_MAX=$max: want a number"
 digest=${IMAGE##*@sha256:}
 if [ -n "${RELEASE:-}" ]; then
   name=$RELEASE
   [ "${#name}" -le "$max" ] ||
-    die "RELEASE=$name has ${#name} characters, at most $max here: gcloud names its first rollout $name-to-TARGET-0001, and a rollout's name may not pass 63 characters with this pipeline's longest target"
+    die "RELEASE=$name has ${#name} characters, at most $max here: gcloud names its first rollout $name-to-TARGET-0001, and a rollout's name may not pass 63 characters with this pipeline's longest target (or, without deploy/terraform's output, the shortest room Terraform allows)"
 else
   # As much of the digest as fits (7 to 12 digits), then the minute (UTC). The
   # release's name needs no pipeline's in it: it is one of the pipeline's releases.
   when=$(date -u +%y%m%d%H%M)
-  keep=$((max - ${#when} - 4))
+  keep=$((max - ${#when} - 3)) # r-, a hyphen, the minute
   [ "$keep" -ge 7 ] ||
     die "the default release name r-${digest:0:7}-$when does not fit in $max characters (this pipeline's longest target): set RELEASE to a shorter name"
   name=r-${digest:0:$((keep < 12 ? keep : 12))}-$when
@@ -117,7 +131,10 @@ if existing=$(gcloud deploy releases describe "$name" "${where[@]}" --format='va
   if [ "$existing" != "$IMAGE" ] && [ "${RELEASE_ONCE:-}" != 1 ]; then
     die "release $name exists already, of ${existing:-another image}, not $IMAGE: choose another RELEASE"
   fi
-  echo "release: $name exists already, of ${existing:-an image it does not name}: nothing to do" >&2
+  echo "release: $name exists already, of ${existing:-an image it does not name}: nothing to create" >&2
+  if [ "${WAIT:-}" = 1 ]; then
+    wait_for_rollouts "$name"
+  fi
   exit 0
 fi
 

@@ -207,7 +207,7 @@ func TestTheSyntheticTrafficRunsTheProbeWithTheReleasePolicysThresholds(t *testi
 		wantMsg string                                           // empty: the probe passes
 	}{
 		{"a good canary", func(r string) (int, time.Duration, string) { return 200, 0, r }, ""},
-		{"a canary answering 500", func(r string) (int, time.Duration, string) { return 500, 0, r }, "more than 5 %"},
+		{"a canary answering 500", func(r string) (int, time.Duration, string) { return 500, 0, r }, "more than -max-error-ratio=0.05"},
 		{"a slow canary in one region", func(r string) (int, time.Duration, string) {
 			if r == "asia-northeast1" {
 				return 200, 600 * time.Millisecond, r

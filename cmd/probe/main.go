@@ -10,12 +10,14 @@
 //	    -expect-region us-east1,us-west1 -rate 2 -n 480 -max-error-ratio 0.05 -max-p99 500ms
 //
 // The last is the release pipeline's synthetic traffic (RELEASES.md): each request
-// asks the load balancer's canary route for one region in turn, and each answer
-// must come from the region it asked for.
+// asks the load balancer's canary route for one region in turn; an answer from
+// another region than the one asked for counts as a failed request, and each region
+// must answer at least once.
 //
 // It exits 1 when more requests failed than -max-errors (or -max-error-ratio)
-// allows, when an answer came from a region -expect-region does not list, or a
-// region's p99 latency passed -max-p99; 2 for bad flags.
+// allows, when an answer came from a region -expect-region does not list, when none
+// of them answered (with -route-header: when one of them did not), or a region's p99
+// latency passed -max-p99; 2 for bad flags.
 package main
 
 import (
@@ -62,8 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, interacti
 	flags.IntVar(&o.Concurrency, "c", 8, "requests in flight at once")
 	flags.Float64Var(&o.Rate, "rate", 0, "at most this many requests a second (0: as fast as -c allows)")
 	flags.DurationVar(&o.Timeout, "timeout", probe.DefaultTimeout, "timeout of each request")
-	expect := flags.String("expect-region", "", "comma-separated regions; fail if any answer comes from another")
-	flags.StringVar(&o.RouteHeader, "route-header", "", "send each request with this header naming one of -expect-region in turn; fail unless each answer comes from the region its request named")
+	expect := flags.String("expect-region", "", "comma-separated regions; fail if any answer comes from another, or none of them answers (with -route-header: if one of them does not)")
+	flags.StringVar(&o.RouteHeader, "route-header", "", "send each request with this header naming one of -expect-region in turn; an answer from another region than the one named counts as a failed request")
 	var want probe.Expect
 	flags.IntVar(&want.MaxErrors, "max-errors", 0, "fail if more requests than this fail")
 	flags.Float64Var(&want.MaxErrorRatio, "max-error-ratio", 0, "fail if more than this share of the requests fail (from 0 to below 1; replaces -max-errors)")
@@ -86,6 +88,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, interacti
 	}
 	if want.MaxErrorRatio < 0 || want.MaxErrorRatio >= 1 {
 		return fmt.Errorf("-max-error-ratio %v: want a share from 0 to below 1", want.MaxErrorRatio)
+	}
+	set := map[string]bool{}
+	flags.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["max-errors"] && set["max-error-ratio"] {
+		return errors.New("-max-errors and -max-error-ratio: give one limit, not both")
 	}
 	if want.MaxP99 < 0 {
 		return fmt.Errorf("-max-p99 %s: want 0 or more", want.MaxP99)

@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func regionServer(t *testing.T, region string) *httptest.Server {
@@ -70,6 +72,25 @@ func TestProbeChecks(t *testing.T) {
 	srv := regionServer(t, "europe-west1")
 	down := httptest.NewServer(http.NotFoundHandler())
 	down.Close()
+	// Every fourth request fails: 2 of 8, one at a time. One server a test: each
+	// counts its own requests.
+	flaky := func() string {
+		var n atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if n.Add(1)%4 == 0 {
+				http.Error(w, "no", http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(w, `{"message":"Hello world!","region":"europe-west1"}`)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond)
+		fmt.Fprintln(w, `{"message":"Hello world!","region":"europe-west1"}`)
+	}))
+	t.Cleanup(slow.Close)
 	tests := []struct {
 		name    string
 		args    []string
@@ -81,10 +102,16 @@ func TestProbeChecks(t *testing.T) {
 		{"another region", []string{"-url", srv.URL, "-n", "5", "-expect-region", "us-east1"}, errFailed, "FAIL: 5 answers from europe-west1, want only us-east1"},
 		{"errors over the limit", []string{"-url", down.URL, "-n", "4"}, errFailed, "FAIL: 4 requests failed, more than -max-errors=0"},
 		{"errors within the limit", []string{"-url", down.URL, "-n", "4", "-max-errors", "4"}, nil, ""},
-		{"error ratio within the limit", []string{"-url", down.URL, "-n", "4", "-max-error-ratio", "0.99"}, errFailed, "FAIL: 4 of 4 requests failed, more than 99 %"},
+		{"error ratio over the limit", []string{"-url", down.URL, "-n", "4", "-max-error-ratio", "0.99"}, errFailed, "FAIL: 4 of 4 requests failed, more than -max-error-ratio=0.99"},
+		{"error ratio within the limit", []string{"-url", flaky(), "-n", "8", "-c", "1", "-max-error-ratio", "0.25"}, nil, ""},
+		{"error ratio just over the limit", []string{"-url", flaky(), "-n", "8", "-c", "1", "-max-error-ratio", "0.2"}, errFailed, "FAIL: 2 of 8 requests failed, more than -max-error-ratio=0.2"},
+		{"both error limits", []string{"-url", srv.URL, "-max-errors", "3", "-max-error-ratio", "0.1"}, nil, "give one limit, not both"},
+		{"p99 within the limit", []string{"-url", srv.URL, "-n", "5", "-max-p99", "10s"}, nil, ""},
+		{"p99 over the limit", []string{"-url", slow.URL, "-n", "3", "-max-p99", "1ms"}, errFailed, "more than 1ms"},
+		{"negative p99", []string{"-url", srv.URL, "-max-p99", "-1s"}, nil, "-max-p99 -1s: want 0 or more"},
 		{"no URL", []string{"-n", "4"}, nil, "-url is required"},
 		{"error ratio of 1", []string{"-url", srv.URL, "-max-error-ratio", "1"}, nil, "-max-error-ratio 1: want a share from 0 to below 1"},
-		{"route header without regions", []string{"-url", srv.URL, "-route-header", "X-Hello-Canary"}, nil, "-route-header needs the regions"},
+		{"route header without regions", []string{"-url", srv.URL, "-route-header", "X-Hello-Canary"}, nil, "-route-header needs -expect-region"},
 		{"bad URL", []string{"-url", "example.com"}, nil, "want an http:// or https:// URL"},
 		{"duration without watch", []string{"-url", srv.URL, "-duration", "1s"}, nil, "-duration goes with -watch"},
 	}
@@ -161,7 +188,7 @@ func TestProbeAsksEachRegionByItsRoute(t *testing.T) {
 		wantMsg string // empty: the probe passes
 	}{
 		{"every region answers its own requests", routeServer(t, nil), ""},
-		{"one region answers 500", routeServer(t, nil, "us-west1"), "FAIL: 10 of 30 requests failed, more than 5 %"},
+		{"one region answers 500", routeServer(t, nil, "us-west1"), "FAIL: 10 of 30 requests failed, more than -max-error-ratio=0.05"},
 		{"the route leads to another region", routeServer(t, map[string]string{"asia-northeast1": "us-east1"}), "FAIL: no answer from asia-northeast1"},
 	}
 	for _, tt := range tests {

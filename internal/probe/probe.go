@@ -93,7 +93,7 @@ func (o *Options) Validate() error {
 		o.Timeout = DefaultTimeout
 	}
 	if (o.RouteHeader == "") != (len(o.Routes) == 0) {
-		return errors.New("-route-header needs the regions to ask for in -expect-region, and they need it")
+		return errors.New("-route-header needs -expect-region: the regions to ask for, one a request in turn")
 	}
 	return nil
 }
@@ -423,8 +423,13 @@ type Expect struct {
 func (e Expect) Failures(r Result) []string {
 	var out []string
 	if e.MaxErrorRatio > 0 {
-		if r.Requests == 0 || float64(r.Errors) > e.MaxErrorRatio*float64(r.Requests) {
-			out = append(out, fmt.Sprintf("%d of %d requests failed, more than %g %%", r.Errors, r.Requests, 100*e.MaxErrorRatio))
+		// A division, not MaxErrorRatio×Requests: 29 of 100 is within 0.29, and
+		// 0.29×100 is a little under 29 in floating point.
+		switch {
+		case r.Requests == 0:
+			out = append(out, "no request was sent")
+		case float64(r.Errors)/float64(r.Requests) > e.MaxErrorRatio:
+			out = append(out, fmt.Sprintf("%d of %d requests failed, more than -max-error-ratio=%g", r.Errors, r.Requests, e.MaxErrorRatio))
 		}
 	} else if r.Errors > e.MaxErrors {
 		out = append(out, fmt.Sprintf("%d requests failed, more than -max-errors=%d", r.Errors, e.MaxErrors))

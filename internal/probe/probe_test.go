@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -203,11 +204,14 @@ func TestExpectFailures(t *testing.T) {
 		{"nothing asked", Expect{MaxErrors: 5}, nil},
 		{"too many errors", Expect{MaxErrors: 4}, []string{"5 requests failed, more than -max-errors=4"}},
 		{"ratio replaces the count", Expect{MaxErrors: 0, MaxErrorRatio: 0.05}, nil},
-		{"ratio passed", Expect{MaxErrorRatio: 0.04}, []string{"5 of 100 requests failed, more than 4 %"}},
+		{"ratio passed", Expect{MaxErrorRatio: 0.04}, []string{"5 of 100 requests failed, more than -max-error-ratio=0.04"}},
 		{"slow region", Expect{MaxErrors: 5, MaxP99: 500 * time.Millisecond}, []string{"us-west1 answered with a p99 latency of 900ms, more than 500ms"}},
 		{"one of the regions answered", Expect{MaxErrors: 5, Regions: []string{"us-east1", "us-west1", "asia-northeast1"}}, nil},
 		{"each region must answer", Expect{MaxErrors: 5, Regions: []string{"us-east1", "us-west1", "asia-northeast1"}, EachRegion: true}, []string{"no answer from asia-northeast1"}},
 		{"a region not asked for", Expect{MaxErrors: 5, Regions: []string{"us-east1"}}, []string{"35 answers from us-west1, want only us-east1"}},
+		{"none of the regions answered", Expect{MaxErrors: 5, Regions: []string{"asia-northeast1", "europe-west1"}}, []string{
+			"60 answers from us-east1, want only asia-northeast1, europe-west1", "35 answers from us-west1, want only asia-northeast1, europe-west1",
+			"no answer from asia-northeast1, europe-west1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -217,7 +221,17 @@ func TestExpectFailures(t *testing.T) {
 			}
 		})
 	}
-	if got := (Expect{MaxErrorRatio: 0.05}).Failures(Result{}); len(got) != 1 {
+	if got := (Expect{MaxErrorRatio: 0.05}).Failures(Result{}); len(got) != 1 || got[0] != "no request was sent" {
 		t.Errorf("a probe that sent nothing: Failures = %q, want one failure", got)
+	}
+	// At the limit exactly, in every share of 100 requests.
+	for errs := 1; errs < 100; errs++ {
+		ratio, _ := strconv.ParseFloat(fmt.Sprintf("0.%02d", errs), 64)
+		if got := (Expect{MaxErrorRatio: ratio}).Failures(Result{Requests: 100, Errors: errs}); got != nil {
+			t.Errorf("%d of 100 failed with -max-error-ratio=%g: Failures = %q, want none", errs, ratio, got)
+		}
+		if got := (Expect{MaxErrorRatio: ratio}).Failures(Result{Requests: 100, Errors: errs + 1}); got == nil {
+			t.Errorf("%d of 100 failed with -max-error-ratio=%g: no failure", errs+1, ratio)
+		}
 	}
 }

@@ -89,9 +89,33 @@ var planFunctions = map[string]function.Function{
 	"alltrue": allTrueFunc, "can": tryfunc.CanFunc, "compact": stdlib.CompactFunc, "concat": stdlib.ConcatFunc,
 	"contains": stdlib.ContainsFunc, "distinct": stdlib.DistinctFunc, "flatten": stdlib.FlattenFunc,
 	"floor": stdlib.FloorFunc, "format": stdlib.FormatFunc, "join": stdlib.JoinFunc, "jsonencode": stdlib.JSONEncodeFunc,
-	"keys": stdlib.KeysFunc, "length": stdlib.LengthFunc, "merge": stdlib.MergeFunc, "min": stdlib.MinFunc,
-	"one": oneFunc, "regex": stdlib.RegexFunc, "toset": toSetFunc, "try": tryfunc.TryFunc,
+	"keys": stdlib.KeysFunc, "length": lengthFunc, "max": stdlib.MaxFunc, "merge": stdlib.MergeFunc, "min": stdlib.MinFunc,
+	"one": oneFunc, "regex": stdlib.RegexFunc, "tolist": toListFunc, "toset": toSetFunc, "try": tryfunc.TryFunc,
 }
+
+// lengthFunc is Terraform's length, which counts a string's characters too.
+var lengthFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType, AllowDynamicType: true, AllowUnknown: true}},
+	Type:   function.StaticReturnType(cty.Number),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		if args[0].Type() == cty.String {
+			return stdlib.Strlen(args[0])
+		}
+		return stdlib.Length(args[0])
+	},
+})
+
+// toListFunc is Terraform's tolist.
+var toListFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType}},
+	Type: func(args []cty.Value) (cty.Type, error) {
+		v, err := convert.Convert(args[0], cty.List(cty.DynamicPseudoType))
+		return v.Type(), err
+	},
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		return convert.Convert(args[0], cty.List(cty.DynamicPseudoType))
+	},
+})
 
 // toSetFunc is Terraform's toset.
 var toSetFunc = function.New(&function.Spec{

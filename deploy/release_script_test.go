@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/zclconf/go-cty/cty"
 )
 
 // These tests run scripts/release.sh (make release) as a person or CI would, with
@@ -153,6 +155,29 @@ func TestReleaseScriptAssumesWhatTerraformGuarantees(t *testing.T) {
 	}
 	if got := string(mustSource(t, c.locals["release_name_max_length"])); !strings.Contains(got, `63 - length("-to-") - length("-0001")`) {
 		t.Errorf("local.release_name_max_length = %s: not gcloud's RELEASE-to-TARGET-0001 within 63", got)
+	}
+	// Evaluated as a plan would, with the default regions (RELEASES.md's 33: the
+	// longest target is hello-asia-northeast1, 21 characters) and with a longer one.
+	for _, tt := range []struct {
+		regions []string
+		want    int64
+	}{
+		{nil, 33},
+		{[]string{"europe-west1", "northamerica-northeast1"}, 25},
+	} {
+		vars := map[string]cty.Value{}
+		if tt.regions != nil {
+			vars["regions"] = strs(tt.regions...)
+			vars["canary_region"] = cty.StringVal(tt.regions[0])
+		}
+		p := newPlan(t, c, vars)
+		v, ok := p.local("release_name_max_length")
+		if !ok {
+			t.Fatalf("regions %v: release_name_max_length: %v", tt.regions, p.localErr["release_name_max_length"])
+		}
+		if got, _ := v.AsBigFloat().Int64(); got != tt.want {
+			t.Errorf("regions %v: release_name_max_length = %d, want %d", tt.regions, got, tt.want)
+		}
 	}
 	if got := string(mustSource(t, c.locals["target_ids"])); !strings.Contains(got, "google_clouddeploy_target.region") || !strings.Contains(got, "google_clouddeploy_target.others") {
 		t.Errorf("local.target_ids = %s: not every target a release's rollouts go to", got)

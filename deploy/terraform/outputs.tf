@@ -30,7 +30,7 @@ output "release_order" {
 
 output "ko_docker_repo" {
   description = "KO_DOCKER_REPO for make publish and CI: the Artifact Registry repository."
-  value       = "${var.registry_region}-docker.pkg.dev/${var.project}/${google_artifact_registry_repository.containers.repository_id}"
+  value       = local.registry_url
 }
 
 output "monitoring_dashboard" {

@@ -11,6 +11,11 @@ resource "google_project_service" "container_scanning" {
   disable_on_destroy = false
 }
 
+locals {
+  # KO_DOCKER_REPO: where make publish and make publish-probe push (output ko_docker_repo).
+  registry_url = "${var.registry_region}-docker.pkg.dev/${var.project}/${var.registry_repository}"
+}
+
 resource "google_artifact_registry_repository" "containers" {
   location      = var.registry_region
   repository_id = var.registry_repository

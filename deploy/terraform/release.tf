@@ -269,10 +269,11 @@ resource "google_clouddeploy_target" "others" {
       condition     = var.max_instances >= var.min_instances
       error_message = "max_instances (${var.max_instances}) is below min_instances (${var.min_instances})."
     }
-    # The synthetic traffic (local.synthetic).
+    # The synthetic traffic (local.synthetic): the probe's image, by digest, from this
+    # project's registry, the one the analysis account may pull from.
     precondition {
-      condition     = !local.synthetic || can(regex("^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]+)?@sha256:[0-9a-f]{64}$", var.probe_image))
-      error_message = "probe_image = \"${var.probe_image}\": the synthetic traffic (synthetic_requests_per_second > 0, with the load balancer) runs the probe's image, by digest: NAME@sha256:DIGEST, the last line of make publish-probe. Or set synthetic_requests_per_second = 0 (RELEASES.md says what a quiet service then risks)."
+      condition     = !local.synthetic || try(regex("^(.+)/[a-z0-9._-]+(:[A-Za-z0-9._-]+)?@sha256:[0-9a-f]{64}$", var.probe_image)[0] == local.registry_url, false)
+      error_message = "probe_image = \"${var.probe_image}\": the synthetic traffic (synthetic_requests_per_second > 0, with the load balancer) runs the probe's image, by digest, from ${local.registry_url} (the only registry the analysis account may pull from): ${local.registry_url}/probe@sha256:DIGEST, the last line of make publish-probe with KO_DOCKER_REPO=${local.registry_url}. Or set synthetic_requests_per_second = 0 (RELEASES.md says what a quiet service then risks)."
     }
     precondition {
       condition     = !local.synthetic || var.synthetic_requests_per_second * var.alert_window_seconds >= 20

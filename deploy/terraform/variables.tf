@@ -172,7 +172,7 @@ variable "synthetic_requests_per_second" {
 }
 
 variable "probe_image" {
-  description = "The probe's image (cmd/probe), by digest, that the synthetic traffic runs: NAME@sha256:DIGEST, the last line of make publish-probe. Needed when synthetic_requests_per_second > 0 and load_balancer is true."
+  description = "The probe's image (cmd/probe), by digest, that the synthetic traffic runs: in this project's registry (output ko_docker_repo, the only one the analysis account may pull from): the last line of make publish-probe with KO_DOCKER_REPO set to it. Needed when synthetic_requests_per_second > 0 and load_balancer is true."
   type        = string
   default     = ""
 }

@@ -31,11 +31,13 @@ locals {
     "resource.label.backend_target_name = \"${join("", google_compute_backend_service.hello[*].name)}\"",
   ])
 
+  scopes = concat(["all"], var.regions)
+
   # What each objective counts: "all" for the whole service, then each region's
   # requests, by the region of the serverless NEG that answered them. Requests no
   # region answered (every region out) carry no region's backend_scope: only "all"
   # counts them.
-  slo_requests = { for scope in concat(["all"], var.regions) : scope => (
+  slo_requests = { for scope in local.scopes : scope => (
     scope == "all" ? local.lb_requests : "${local.lb_requests} AND resource.label.backend_scope = \"${scope}\""
   ) if var.load_balancer }
 
@@ -56,13 +58,18 @@ locals {
   # client's own round trips: a slow phone network would spend the budget.
   lb_backend_latencies = "metric.type = \"loadbalancing.googleapis.com/https/backend_latencies\""
 
-  scope_names = { for scope in concat(["all"], var.regions) : scope => scope == "all" ? "all regions" : scope }
+  scope_names = { for scope in local.scopes : scope => scope == "all" ? "all regions" : scope }
 
   # Every objective by name ("availability-all", "latency-europe-west1", ...).
   slos = merge(
     { for scope, slo in google_monitoring_slo.availability : "availability-${scope}" => { kind = "availability", scope = scope, id = slo.id, goal = var.slo_availability_goal } },
     { for scope, slo in google_monitoring_slo.latency : "latency-${scope}" => { kind = "latency", scope = scope, id = slo.id, goal = var.slo_latency_goal } },
   )
+
+  # Each window's length as people say it: "1 h", "5 min", "3 d".
+  window_names = { for m in distinct(flatten([for a in var.burn_rate_alerts : [a.long_window_minutes, a.short_window_minutes]])) :
+    m => m % 1440 == 0 ? "${m / 1440} d" : m % 60 == 0 ? "${m / 60} h" : "${m} min"
+  }
 
   # One alert policy per objective and row of var.burn_rate_alerts, named by the
   # objective and the long window: "availability-all-60m". The regions' objectives
@@ -71,8 +78,8 @@ locals {
   # budget, not users' patience, and a page then would be for a fault nobody saw.
   burn_rate_policies = merge([for name, slo in local.slos : {
     for a in var.burn_rate_alerts : "${name}-${a.long_window_minutes}m" => merge(slo, a, {
-      long  = a.long_window_minutes % 1440 == 0 ? "${a.long_window_minutes / 1440} d" : a.long_window_minutes % 60 == 0 ? "${a.long_window_minutes / 60} h" : "${a.long_window_minutes} min"
-      short = a.short_window_minutes % 1440 == 0 ? "${a.short_window_minutes / 1440} d" : a.short_window_minutes % 60 == 0 ? "${a.short_window_minutes / 60} h" : "${a.short_window_minutes} min"
+      long  = local.window_names[a.long_window_minutes]
+      short = local.window_names[a.short_window_minutes]
       # The share of the period's budget the long window spends at this rate, and
       # how long the whole budget lasts at it.
       spent    = format("%.1f", 100 * a.burn_rate * a.long_window_minutes / (var.slo_period_days * 1440))
@@ -225,6 +232,7 @@ resource "google_monitoring_alert_policy" "burn_rate" {
 # What users get, asked from outside Google's network: the greeting and the health
 # check, through the load balancer, its certificate and DNS.
 locals {
+  uptime_timeout_seconds = 10
   uptime_checks = var.load_balancer ? {
     root   = { path = "/", content = "Hello world!" }
     health = { path = "/health/", content = "\"status\":\"ok\"" }
@@ -235,7 +243,7 @@ resource "google_monitoring_uptime_check_config" "hello" {
   for_each = local.uptime_checks
 
   display_name     = "${local.service} https://${var.domain}${each.value.path}"
-  timeout          = "10s"
+  timeout          = "${local.uptime_timeout_seconds}s"
   period           = "${var.uptime_check_period_seconds}s"
   selected_regions = var.uptime_check_regions
 
@@ -302,11 +310,11 @@ resource "google_monitoring_alert_policy" "uptime" {
     mime_type = "text/markdown"
     subject   = "${local.service}: https://${var.domain}${each.value.path} fails from two or more places"
     content   = <<-EOT
-      **What it means.** From two or more of ${join(", ", var.uptime_check_regions)}, GET https://${var.domain}${each.value.path} did not answer 200 with `${each.value.content}` in its body within 10 s. Users there are very likely failing too.
+      **What it means.** From two or more of ${join(", ", var.uptime_check_regions)}, GET https://${var.domain}${each.value.path} did not answer 200 with `${each.value.content}` in its body within ${local.uptime_timeout_seconds} s. Users there are very likely failing too.
 
       **What to do first.**
       1. The dashboard "${local.dashboard_name}" (link below), "Uptime checks passing, per check and checker location": which places, since when. If every region's requests fall at once, look at the edge (DNS, certificate, load balancer), not a region.
-      2. Ask yourself: `curl -sS -i https://${var.domain}${each.value.path}` and `make probe URL=https://${var.domain}/`. A certificate error: `gcloud compute ssl-certificates describe ${local.service}-cert --global --project=${var.project}`. No answer at all: the domain's A record must be the load_balancer_ip output.
+      2. Ask yourself: `curl -sS -i https://${var.domain}${each.value.path}` and `make probe URL=https://${var.domain}/`. A certificate error: `gcloud compute ssl-certificates describe ${one(google_compute_managed_ssl_certificate.hello[*].name)} --global --project=${var.project}`. No answer at all: the domain's A record must be the load_balancer_ip output.
       3. A 5xx: the burn-rate alerts' steps (which region, which revision, roll back).
 
       ${local.runbook_footer}

@@ -12,13 +12,10 @@ import (
 	"github.com/example/hello/internal/faults"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
-	"github.com/zclconf/go-cty/cty/function"
-	"github.com/zclconf/go-cty/cty/function/stdlib"
 )
 
 // plan evaluates the Terraform's expressions as terraform plan would, as far as these
@@ -85,69 +82,6 @@ func (p *plan) placeholder(addr, attr string) cty.Value {
 	return cty.StringVal(addr + "." + attr)
 }
 
-var planFunctions = map[string]function.Function{
-	"alltrue": allTrueFunc, "can": tryfunc.CanFunc, "compact": stdlib.CompactFunc, "concat": stdlib.ConcatFunc,
-	"contains": stdlib.ContainsFunc, "distinct": stdlib.DistinctFunc, "flatten": stdlib.FlattenFunc,
-	"floor": stdlib.FloorFunc, "format": stdlib.FormatFunc, "join": stdlib.JoinFunc, "jsonencode": stdlib.JSONEncodeFunc,
-	"keys": stdlib.KeysFunc, "length": lengthFunc, "max": stdlib.MaxFunc, "merge": stdlib.MergeFunc, "min": stdlib.MinFunc,
-	"one": oneFunc, "regex": stdlib.RegexFunc, "tolist": toListFunc, "toset": toSetFunc, "try": tryfunc.TryFunc,
-}
-
-// lengthFunc is Terraform's length, which counts a string's characters too.
-var lengthFunc = function.New(&function.Spec{
-	Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType, AllowDynamicType: true, AllowUnknown: true}},
-	Type:   function.StaticReturnType(cty.Number),
-	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-		if args[0].Type() == cty.String {
-			return stdlib.Strlen(args[0])
-		}
-		return stdlib.Length(args[0])
-	},
-})
-
-// toListFunc is Terraform's tolist.
-var toListFunc = function.New(&function.Spec{
-	Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType}},
-	Type: func(args []cty.Value) (cty.Type, error) {
-		v, err := convert.Convert(args[0], cty.List(cty.DynamicPseudoType))
-		return v.Type(), err
-	},
-	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-		return convert.Convert(args[0], cty.List(cty.DynamicPseudoType))
-	},
-})
-
-// toSetFunc is Terraform's toset.
-var toSetFunc = function.New(&function.Spec{
-	Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType}},
-	Type: func(args []cty.Value) (cty.Type, error) {
-		v, err := convert.Convert(args[0], cty.Set(cty.DynamicPseudoType))
-		return v.Type(), err
-	},
-	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-		return convert.Convert(args[0], cty.Set(cty.DynamicPseudoType))
-	},
-})
-
-// oneFunc is Terraform's one: the only element of a collection, or null.
-var oneFunc = function.New(&function.Spec{
-	Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType}},
-	Type:   function.StaticReturnType(cty.DynamicPseudoType),
-	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-		switch n := args[0].LengthInt(); n {
-		case 0:
-			return cty.NullVal(cty.DynamicPseudoType), nil
-		case 1:
-			it := args[0].ElementIterator()
-			it.Next()
-			_, v := it.Element()
-			return v, nil
-		default:
-			return cty.NilVal, fmt.Errorf("one: %d elements", n)
-		}
-	},
-})
-
 // eval evaluates e with the scope of one instance (each, count), failing the test
 // when it cannot.
 func (p *plan) eval(e hclsyntax.Expression, scope map[string]cty.Value) cty.Value {
@@ -191,7 +125,7 @@ func (p *plan) context(e hclsyntax.Expression, scope map[string]cty.Value) *hcl.
 	for typ, byName := range types {
 		vars[typ] = cty.ObjectVal(byName)
 	}
-	return &hcl.EvalContext{Variables: vars, Functions: planFunctions}
+	return &hcl.EvalContext{Variables: vars, Functions: terraformFunctions}
 }
 
 // local returns local.name's value, or false when it cannot be evaluated.
@@ -333,17 +267,6 @@ func children(b *hclsyntax.Block, name string) []*hclsyntax.Block {
 		}
 	}
 	return out
-}
-
-func strs(ss ...string) cty.Value {
-	if len(ss) == 0 {
-		return cty.ListValEmpty(cty.String)
-	}
-	vs := make([]cty.Value, len(ss))
-	for i, s := range ss {
-		vs[i] = cty.StringVal(s)
-	}
-	return cty.ListVal(vs)
 }
 
 // burnRow is one row of var.burn_rate_alerts.
@@ -1113,20 +1036,16 @@ func TestMonitoringVariablesRefuseValuesThatCannotWork(t *testing.T) {
 func TestTheFaultHarnessJudgesWithTheseObjectives(t *testing.T) {
 	c := load(t)
 	o := faults.DefaultObjectives()
-	number := func(name string) float64 {
-		f, _ := literal(t, attr(t, c.variables[name], "default")).AsBigFloat().Float64()
-		return f
-	}
-	if got := number("slo_availability_goal"); got != o.Availability {
+	if got := c.defaultNumber(t, "slo_availability_goal"); got != o.Availability {
 		t.Errorf("slo_availability_goal = %v, the harness's = %v", got, o.Availability)
 	}
-	if got := number("slo_latency_goal"); got != o.Latency {
+	if got := c.defaultNumber(t, "slo_latency_goal"); got != o.Latency {
 		t.Errorf("slo_latency_goal = %v, the harness's = %v", got, o.Latency)
 	}
-	if got := time.Duration(number("slo_latency_threshold_ms")) * time.Millisecond; got != o.LatencyThreshold {
+	if got := time.Duration(c.defaultNumber(t, "slo_latency_threshold_ms")) * time.Millisecond; got != o.LatencyThreshold {
 		t.Errorf("slo_latency_threshold_ms = %s, the harness's = %s", got, o.LatencyThreshold)
 	}
-	if got := time.Duration(number("slo_period_days")) * 24 * time.Hour; got != o.Period {
+	if got := time.Duration(c.defaultNumber(t, "slo_period_days")) * 24 * time.Hour; got != o.Period {
 		t.Errorf("slo_period_days = %s, the harness's = %s", got, o.Period)
 	}
 	var rows []faults.BurnRateAlert

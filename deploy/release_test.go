@@ -12,23 +12,8 @@ import (
 	"github.com/example/hello/internal/faults"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
-	"github.com/zclconf/go-cty/cty/function"
 	"gopkg.in/yaml.v3"
 )
-
-// allTrueFunc is Terraform's alltrue, which HCL's own library lacks.
-var allTrueFunc = function.New(&function.Spec{
-	Params: []function.Parameter{{Name: "list", Type: cty.List(cty.Bool)}},
-	Type:   function.StaticReturnType(cty.Bool),
-	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-		for it := args[0].ElementIterator(); it.Next(); {
-			if _, v := it.Element(); !v.True() {
-				return cty.False, nil
-			}
-		}
-		return cty.True, nil
-	},
-})
 
 // manifestPath is the service's spec, which Cloud Deploy deploys.
 const manifestPath = "service.yaml"
@@ -523,16 +508,6 @@ func TestFailedRolloutsRollBackAndAHealthyCanaryIsPromotedAfterTheBake(t *testin
 
 func TestReleaseVariablesRefuseValuesOutOfRange(t *testing.T) {
 	c := load(t)
-	list := func(ns ...float64) cty.Value {
-		if len(ns) == 0 {
-			return cty.ListValEmpty(cty.Number)
-		}
-		vs := make([]cty.Value, len(ns))
-		for i, n := range ns {
-			vs[i] = cty.NumberFloatVal(n)
-		}
-		return cty.ListVal(vs)
-	}
 	valid := func(name string, v cty.Value) bool {
 		return evaluate(t, attr(t, c.variables[name], "validation", "condition"), map[string]cty.Value{name: v}).True()
 	}
@@ -540,8 +515,8 @@ func TestReleaseVariablesRefuseValuesOutOfRange(t *testing.T) {
 		v    cty.Value
 		want bool
 	}{
-		{list(2, 25), true}, {list(10), true}, {list(1, 50, 99), true},
-		{list(), false}, {list(25, 2), false}, {list(2, 2), false}, {list(0, 10), false}, {list(10, 100), false}, {list(2.5), false},
+		{nums(2, 25), true}, {nums(10), true}, {nums(1, 50, 99), true},
+		{nums(), false}, {nums(25, 2), false}, {nums(2, 2), false}, {nums(0, 10), false}, {nums(10, 100), false}, {nums(2.5), false},
 	} {
 		if got := valid("canary_percentages", tt.v); got != tt.want {
 			t.Errorf("canary_percentages = %s accepted = %v, want %v", tt.v.GoString(), got, tt.want)
@@ -569,10 +544,6 @@ func TestReleaseVariablesRefuseValuesOutOfRange(t *testing.T) {
 func TestTheFaultHarnessRunsTheTerraformPolicy(t *testing.T) {
 	c := load(t)
 	p := faults.ReleasePolicy()
-	number := func(name string) float64 {
-		f, _ := literal(t, attr(t, c.variables[name], "default")).AsBigFloat().Float64()
-		return f
-	}
 	var steps []int
 	for it := literal(t, attr(t, c.variables["canary_percentages"], "default")).ElementIterator(); it.Next(); {
 		_, v := it.Element()
@@ -587,16 +558,16 @@ func TestTheFaultHarnessRunsTheTerraformPolicy(t *testing.T) {
 		harness   time.Duration
 		unit      time.Duration
 	}{
-		"analysis_minutes":     {number("analysis_minutes"), p.Analysis, time.Minute},
-		"alert_latency_ms":     {number("alert_latency_ms"), p.Latency, time.Millisecond},
-		"alert_window_seconds": {number("alert_window_seconds"), p.Window, time.Second},
-		"bake_minutes":         {number("bake_minutes"), p.Bake, time.Minute},
+		"analysis_minutes":     {c.defaultNumber(t, "analysis_minutes"), p.Analysis, time.Minute},
+		"alert_latency_ms":     {c.defaultNumber(t, "alert_latency_ms"), p.Latency, time.Millisecond},
+		"alert_window_seconds": {c.defaultNumber(t, "alert_window_seconds"), p.Window, time.Second},
+		"bake_minutes":         {c.defaultNumber(t, "bake_minutes"), p.Bake, time.Minute},
 	} {
 		if got := time.Duration(tt.terraform * float64(tt.unit)); got != tt.harness {
 			t.Errorf("%s = %s, the harness's = %s", name, got, tt.harness)
 		}
 	}
-	if got := number("alert_error_ratio"); got != p.ErrorRatio {
+	if got := c.defaultNumber(t, "alert_error_ratio"); got != p.ErrorRatio {
 		t.Errorf("alert_error_ratio = %v, the harness's = %v", got, p.ErrorRatio)
 	}
 }

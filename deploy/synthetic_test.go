@@ -15,26 +15,13 @@ import (
 
 	"github.com/example/hello/internal/faults"
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
-	"github.com/zclconf/go-cty/cty/function"
-	"github.com/zclconf/go-cty/cty/function/stdlib"
 )
 
 // These tests check the release pipeline's synthetic traffic (RELEASES.md, "Quiet
 // services"): the load balancer's canary routes, the analysis's custom check that
 // sends requests through them, and what keeps it honest.
-
-// literalLocal returns the value of a local that is a literal.
-func literalLocal(t *testing.T, c config, name string) cty.Value {
-	t.Helper()
-	e, ok := c.locals[name]
-	if !ok {
-		t.Fatalf("no local %s", name)
-	}
-	return literal(t, e)
-}
 
 func TestTheCanaryRoutesReachOneRegionsCanaryRevision(t *testing.T) {
 	c := load(t)
@@ -88,7 +75,7 @@ func TestTheCanaryRoutesReachOneRegionsCanaryRevision(t *testing.T) {
 	}
 	each, diags := attr(t, dyn, "for_each").Value(&hcl.EvalContext{
 		Variables: map[string]cty.Value{"local": cty.ObjectVal(map[string]cty.Value{"canary_neg": cty.SetVal(regions)})},
-		Functions: planFunctions,
+		Functions: terraformFunctions,
 	})
 	if diags.HasErrors() {
 		t.Fatalf("evaluating the canary routes' for_each: %v", diags)
@@ -161,7 +148,7 @@ func probeArgs(t *testing.T, c config, regions []string, vars map[string]cty.Val
 			"local":         cty.ObjectVal(locals),
 			"custom_checks": cty.ObjectVal(map[string]cty.Value{"value": cty.TupleVal(vals)}),
 		},
-		Functions: map[string]function.Function{"join": stdlib.JoinFunc, "length": stdlib.LengthFunc, "ceil": stdlib.CeilFunc, "tostring": toStringFunc},
+		Functions: terraformFunctions,
 	}
 	v, diags := attr(t, check, "task", "container", "args").Value(ctx)
 	if diags.HasErrors() {
@@ -174,18 +161,6 @@ func probeArgs(t *testing.T, c config, regions []string, vars map[string]cty.Val
 	}
 	return args
 }
-
-// toStringFunc is Terraform's tostring for the numbers and strings it is given here.
-var toStringFunc = function.New(&function.Spec{
-	Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType}},
-	Type:   function.StaticReturnType(cty.String),
-	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-		if args[0].Type() == cty.Number {
-			return cty.StringVal(args[0].AsBigFloat().Text('f', -1)), nil
-		}
-		return args[0], nil
-	},
-})
 
 // TestTheSyntheticTrafficRunsTheProbeWithTheReleasePolicysThresholds builds the
 // probe and runs it with the arguments the pipeline gives its container, against
@@ -214,7 +189,7 @@ func TestTheSyntheticTrafficRunsTheProbeWithTheReleasePolicysThresholds(t *testi
 		t.Fatalf("building the probe: %v\n%s", err, out)
 	}
 	regions := []string{"us-east1", "asia-northeast1"}
-	header := literalLocal(t, c, "canary_header").AsString()
+	header := literal(t, c.local(t, "canary_header")).AsString()
 	// Many requests a second for one second, rather than one a second for four
 	// minutes: the same arguments otherwise.
 	args := probeArgs(t, c, regions,
@@ -275,8 +250,8 @@ func TestTheSyntheticTrafficRunsTheProbeWithTheReleasePolicysThresholds(t *testi
 // nothing.
 func TestTheSyntheticTrafficIsSizedFromTheAlertPolicies(t *testing.T) {
 	c := load(t)
-	every, _ := literalLocal(t, c, "synthetic_every_seconds").AsBigFloat().Int64()
-	run, _ := literalLocal(t, c, "synthetic_run_seconds").AsBigFloat().Int64()
+	every, _ := literal(t, c.local(t, "synthetic_every_seconds")).AsBigFloat().Int64()
+	run, _ := literal(t, c.local(t, "synthetic_run_seconds")).AsBigFloat().Int64()
 	if every != 300 {
 		t.Errorf("local.synthetic_every_seconds = %d, want 300: Cloud Deploy's minimum and default", every)
 	}
@@ -284,7 +259,7 @@ func TestTheSyntheticTrafficIsSizedFromTheAlertPolicies(t *testing.T) {
 		t.Errorf("local.synthetic_run_seconds = %d: each run must end before the next (every %d s)", run, every)
 	}
 	args := strings.Join(probeArgs(t, c, []string{"us-east1", "us-west1", "asia-northeast1"}, nil,
-		map[string]cty.Value{"canary_header": literalLocal(t, c, "canary_header"), "synthetic_run_seconds": cty.NumberIntVal(run)}), " ")
+		map[string]cty.Value{"canary_header": literal(t, c.local(t, "canary_header")), "synthetic_run_seconds": cty.NumberIntVal(run)}), " ")
 	for _, want := range []string{
 		"-route-header X-Hello-Canary", "-expect-region us-east1,us-west1,asia-northeast1",
 		"-rate 3 ", fmt.Sprintf("-n %d ", 3*run), "-max-error-ratio 0.05", "-max-p99 500ms",
@@ -311,7 +286,7 @@ func TestTheSyntheticTrafficIsSizedFromTheAlertPolicies(t *testing.T) {
 				"synthetic": cty.BoolVal(synthetic), "synthetic_every_seconds": cty.NumberIntVal(every),
 				"registry_url": cty.StringVal("europe-west1-docker.pkg.dev/p/containers"),
 			})},
-			Functions: map[string]function.Function{"can": tryfunc.CanFunc, "try": tryfunc.TryFunc, "regex": stdlib.RegexFunc},
+			Functions: terraformFunctions,
 		})
 		if diags.HasErrors() {
 			t.Fatalf("evaluating %s: %v", e.Range(), diags)
@@ -361,7 +336,7 @@ func TestTheSyntheticTrafficIsSizedFromTheAlertPolicies(t *testing.T) {
 				}),
 				"local": cty.ObjectVal(map[string]cty.Value{"synthetic": cty.True, "others": cty.TupleVal([]cty.Value{cty.StringVal("a"), cty.StringVal("b"), cty.StringVal("c")})}),
 			},
-			Functions: map[string]function.Function{"max": stdlib.MaxFunc, "length": stdlib.LengthFunc},
+			Functions: terraformFunctions,
 		})
 		if diags.HasErrors() {
 			t.Fatalf("evaluating %s: %v", armor.Range(), diags)
@@ -389,12 +364,12 @@ func TestTheFaultHarnessSendsWhatThePipelineSends(t *testing.T) {
 	c := load(t)
 	p := faults.ReleasePolicy()
 	rps, _ := literal(t, attr(t, c.variables["synthetic_requests_per_second"], "default")).AsBigFloat().Float64()
-	every, _ := literalLocal(t, c, "synthetic_every_seconds").AsBigFloat().Int64()
-	run, _ := literalLocal(t, c, "synthetic_run_seconds").AsBigFloat().Int64()
+	every, _ := literal(t, c.local(t, "synthetic_every_seconds")).AsBigFloat().Int64()
+	run, _ := literal(t, c.local(t, "synthetic_run_seconds")).AsBigFloat().Int64()
 	if rps != p.SyntheticRate || time.Duration(every)*time.Second != p.SyntheticEvery || time.Duration(run)*time.Second != p.SyntheticRun {
 		t.Errorf("the pipeline sends %v/s for %d s every %d s; the harness %v/s for %s every %s", rps, run, every, p.SyntheticRate, p.SyntheticRun, p.SyntheticEvery)
 	}
-	if got := literalLocal(t, c, "canary_header").AsString(); got != faults.CanaryHeader {
+	if got := literal(t, c.local(t, "canary_header")).AsString(); got != faults.CanaryHeader {
 		t.Errorf("local.canary_header = %q, the harness's = %q", got, faults.CanaryHeader)
 	}
 	// The probe's own verdict and how much it holds in flight: the container's

@@ -4,6 +4,7 @@
 package deploy
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,6 +17,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 )
@@ -362,11 +364,7 @@ func evaluate(t *testing.T, e hclsyntax.Expression, vars map[string]cty.Value) c
 	t.Helper()
 	ctx := &hcl.EvalContext{
 		Variables: map[string]cty.Value{"var": cty.ObjectVal(vars)},
-		Functions: map[string]function.Function{
-			"can": tryfunc.CanFunc, "try": tryfunc.TryFunc, "regex": stdlib.RegexFunc, "length": stdlib.LengthFunc,
-			"distinct": stdlib.DistinctFunc, "floor": stdlib.FloorFunc, "contains": stdlib.ContainsFunc,
-			"alltrue": allTrueFunc,
-		},
+		Functions: terraformFunctions,
 	}
 	v, diags := e.Value(ctx)
 	if diags.HasErrors() {
@@ -415,24 +413,14 @@ func TestFailoverNeedsAMinimumInstance(t *testing.T) {
 func TestRegionsNeedAtLeastTwo(t *testing.T) {
 	c := load(t)
 	condition := attr(t, c.variables["regions"], "validation", "condition")
-	list := func(rs ...string) cty.Value {
-		vs := make([]cty.Value, len(rs))
-		for i, r := range rs {
-			vs[i] = cty.StringVal(r)
-		}
-		if len(vs) == 0 {
-			return cty.ListValEmpty(cty.String)
-		}
-		return cty.ListVal(vs)
-	}
 	for _, tt := range []struct {
 		regions cty.Value
 		want    bool
 	}{
-		{list("europe-west1", "us-east1"), true},
-		{list("europe-west1"), false},
-		{list(), false},
-		{list("europe-west1", "europe-west1"), false},
+		{strs("europe-west1", "us-east1"), true},
+		{strs("europe-west1"), false},
+		{strs(), false},
+		{strs("europe-west1", "europe-west1"), false},
 	} {
 		if got := evaluate(t, condition, map[string]cty.Value{"regions": tt.regions}); got.True() != tt.want {
 			t.Errorf("regions = %#v accepted = %v, want %v", tt.regions.GoString(), got.True(), tt.want)
@@ -620,3 +608,124 @@ func TestOutlierDetectionUsesOnlyWhatServerlessNEGsSupport(t *testing.T) {
 		}
 	}
 }
+
+// strs and nums are HCL lists of strings and of numbers, as a variable is given.
+func strs(ss ...string) cty.Value {
+	if len(ss) == 0 {
+		return cty.ListValEmpty(cty.String)
+	}
+	vs := make([]cty.Value, len(ss))
+	for i, s := range ss {
+		vs[i] = cty.StringVal(s)
+	}
+	return cty.ListVal(vs)
+}
+
+func nums(ns ...float64) cty.Value {
+	if len(ns) == 0 {
+		return cty.ListValEmpty(cty.Number)
+	}
+	vs := make([]cty.Value, len(ns))
+	for i, n := range ns {
+		vs[i] = cty.NumberFloatVal(n)
+	}
+	return cty.ListVal(vs)
+}
+
+// defaultNumber is the default of the variable name, a number.
+func (c config) defaultNumber(t *testing.T, name string) float64 {
+	t.Helper()
+	f, _ := literal(t, attr(t, c.variables[name], "default")).AsBigFloat().Float64()
+	return f
+}
+
+// terraformFunctions are the functions of Terraform this configuration calls: HCL's
+// own library, and Terraform's where HCL's lacks them or differs.
+var terraformFunctions = map[string]function.Function{
+	"alltrue": allTrueFunc, "can": tryfunc.CanFunc, "ceil": stdlib.CeilFunc, "compact": stdlib.CompactFunc, "concat": stdlib.ConcatFunc,
+	"contains": stdlib.ContainsFunc, "distinct": stdlib.DistinctFunc, "flatten": stdlib.FlattenFunc,
+	"floor": stdlib.FloorFunc, "format": stdlib.FormatFunc, "join": stdlib.JoinFunc, "jsonencode": stdlib.JSONEncodeFunc,
+	"keys": stdlib.KeysFunc, "length": lengthFunc, "max": stdlib.MaxFunc, "merge": stdlib.MergeFunc, "min": stdlib.MinFunc,
+	"one": oneFunc, "regex": stdlib.RegexFunc, "tolist": toListFunc, "toset": toSetFunc, "tostring": toStringFunc, "try": tryfunc.TryFunc,
+}
+
+// lengthFunc is Terraform's length, which counts a string's characters too.
+var lengthFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType, AllowDynamicType: true, AllowUnknown: true}},
+	Type:   function.StaticReturnType(cty.Number),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		if args[0].Type() == cty.String {
+			return stdlib.Strlen(args[0])
+		}
+		return stdlib.Length(args[0])
+	},
+})
+
+// toListFunc is Terraform's tolist.
+var toListFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType}},
+	Type: func(args []cty.Value) (cty.Type, error) {
+		v, err := convert.Convert(args[0], cty.List(cty.DynamicPseudoType))
+		return v.Type(), err
+	},
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		return convert.Convert(args[0], cty.List(cty.DynamicPseudoType))
+	},
+})
+
+// toSetFunc is Terraform's toset.
+var toSetFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType}},
+	Type: func(args []cty.Value) (cty.Type, error) {
+		v, err := convert.Convert(args[0], cty.Set(cty.DynamicPseudoType))
+		return v.Type(), err
+	},
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		return convert.Convert(args[0], cty.Set(cty.DynamicPseudoType))
+	},
+})
+
+// oneFunc is Terraform's one: the only element of a collection, or null.
+var oneFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType}},
+	Type:   function.StaticReturnType(cty.DynamicPseudoType),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		switch n := args[0].LengthInt(); n {
+		case 0:
+			return cty.NullVal(cty.DynamicPseudoType), nil
+		case 1:
+			it := args[0].ElementIterator()
+			it.Next()
+			_, v := it.Element()
+			return v, nil
+		default:
+			return cty.NilVal, fmt.Errorf("one: %d elements", n)
+		}
+	},
+})
+
+// allTrueFunc is Terraform's alltrue, which HCL's own library lacks.
+var allTrueFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "list", Type: cty.List(cty.Bool)}},
+	Type:   function.StaticReturnType(cty.Bool),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		for it := args[0].ElementIterator(); it.Next(); {
+			if _, v := it.Element(); !v.True() {
+				return cty.False, nil
+			}
+		}
+		return cty.True, nil
+	},
+})
+
+// toStringFunc is Terraform's tostring for the numbers and strings it is given here.
+var toStringFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType}},
+	Type:   function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		if args[0].Type() == cty.Number {
+			return cty.StringVal(args[0].AsBigFloat().Text('f', -1)), nil
+		}
+		return args[0], nil
+	},
+})

@@ -149,10 +149,10 @@ const (
 )
 
 // Releases returns every release row, in the order they run: under load, each
-// progressive bad release before its all-at-once contrast, which holds the bad
-// version as long as the pipeline took to detect it and roll it back; then the
-// same releases on a quiet service and on a trickle, and the quiet contrast
-// without synthetic traffic.
+// progressive bad release before the same release all at once, which holds the bad
+// version as long as the pipeline took to detect it and roll it back (its goal: the
+// users' alerts page); then the same releases on a quiet service and on a trickle,
+// and the quiet contrast without synthetic traffic.
 func Releases() []Release {
 	const bad500, badSlow = "bad: GET / answers 500", "bad: GET / answers 2 s late"
 	return []Release{
@@ -972,7 +972,8 @@ func measureRelease(outcomes []outcome, res releaseResult, revision string, late
 	return row
 }
 
-// ReleaseGoal returns what a release row must show, or "" for a contrast.
+// ReleaseGoal returns what a release row must show, or "" for the contrast: the
+// quiet service without synthetic traffic.
 func ReleaseGoal(r Release) string {
 	switch {
 	case !r.Progressive && r.Defect != "":

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -183,34 +184,48 @@ func TestProbeAsksEachRegionByItsRoute(t *testing.T) {
 	t.Parallel()
 	base := []string{"-route-header", "X-Hello-Canary", "-expect-region", "us-east1,us-west1,asia-northeast1", "-n", "30", "-c", "3", "-max-error-ratio", "0.05"}
 	tests := []struct {
-		name    string
-		srv     *httptest.Server
-		wantMsg string // empty: the probe passes
+		name        string
+		srv         *httptest.Server
+		wantMsg     string // empty: the probe passes
+		wantErrLine string // a line of the table's errors
 	}{
-		{"every region answers its own requests", routeServer(t, nil), ""},
-		{"one region answers 500", routeServer(t, nil, "us-west1"), "FAIL: 10 of 30 requests failed, more than -max-error-ratio=0.05"},
-		{"the route leads to another region", routeServer(t, map[string]string{"asia-northeast1": "us-east1"}), "FAIL: no answer from asia-northeast1"},
+		{"every region answers its own requests", routeServer(t, nil), "", ""},
+		{"one region answers 500", routeServer(t, nil, "us-west1"), "FAIL: 10 of 30 requests failed, more than -max-error-ratio=0.05", ""},
+		{"the route leads to another region", routeServer(t, map[string]string{"asia-northeast1": "us-east1"}), "FAIL: no answer from asia-northeast1",
+			"10  asked X-Hello-Canary for asia-northeast1, answered by us-east1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			stdout, stderr, err := probeRun(t, append([]string{"-url", tt.srv.URL}, base...)...)
 			if tt.wantMsg == "" {
+				stdout, stderr, err := probeRun(t, append([]string{"-url", tt.srv.URL, "-json"}, base...)...)
 				if err != nil {
 					t.Fatalf("probe = %v, want success; stderr:\n%s", err, stderr)
 				}
-				for _, region := range []string{"us-east1", "us-west1", "asia-northeast1"} {
-					if !strings.Contains(stdout, region+"       10") && !strings.Contains(stdout, region+"        10") {
-						t.Errorf("output does not show 10 answers from %s:\n%s", region, stdout)
+				var got struct {
+					Regions []struct {
+						Region string
+						Count  int
 					}
+				}
+				if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+					t.Fatalf("probe -json: %v\n%s", err, stdout)
+				}
+				counts := map[string]int{}
+				for _, r := range got.Regions {
+					counts[r.Region] = r.Count
+				}
+				if want := map[string]int{"us-east1": 10, "us-west1": 10, "asia-northeast1": 10}; !maps.Equal(counts, want) {
+					t.Errorf("answers by region = %v, want %v", counts, want)
 				}
 				return
 			}
+			stdout, stderr, err := probeRun(t, append([]string{"-url", tt.srv.URL}, base...)...)
 			if !errors.Is(err, errFailed) || !strings.Contains(stderr, tt.wantMsg) {
 				t.Errorf("probe = %v, stderr:\n%s\nwant failure with %q", err, stderr, tt.wantMsg)
 			}
-			if tt.name == "the route leads to another region" && !strings.Contains(stdout, "10  asked X-Hello-Canary for asia-northeast1, answered by us-east1") {
-				t.Errorf("the answers from the wrong region are not errors:\n%s", stdout)
+			if tt.wantErrLine != "" && !strings.Contains(stdout, tt.wantErrLine) {
+				t.Errorf("the errors lack %q:\n%s", tt.wantErrLine, stdout)
 			}
 		})
 	}

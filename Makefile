@@ -132,7 +132,7 @@ faults: ## As root: the fault matrix (SIGTERM, SIGKILL, SIGSTOP, cut link, laten
 	$(GO) run ./cmd/faults -binary bin/hello -toxiproxy bin/toxiproxy -source . $(if $(QUICK),-quick)
 
 .PHONY: bench
-bench: image ## As root: hello against a well-written net/http service, bare net/http and the echo design, and start-ups as Cloud Run shapes them (binary, image under runc and runsc); writes BENCHMARKS.md (about 25 minutes; BENCH_FLAGS=-before=REV adds the service at REV).
+bench: image ## As root: hello against a well-written net/http service, bare net/http and the echo design, and start-ups as Cloud Run shapes them (binary, image under runc and runsc, beside bare net/http and the same padded to hello's size); writes BENCHMARKS.md (about 25 minutes; BENCH_FLAGS=-before=REV adds the service at REV).
 	taskset -c 1 $(GO) -C bench run ./cmd/bench $(BENCH_FLAGS)
 
 .PHONY: seed-base

@@ -134,19 +134,9 @@ func run(o options) error {
 	}
 	for _, s := range servers {
 		progress("building %s", s.name)
-		s.binary = filepath.Join(dir, strings.ReplaceAll(s.name, "/", "_"))
-		// The image's build flags (.ko.yaml), for all of them alike.
-		cmd := exec.Command("go", "build", "-trimpath", "-tags=nethttpomithttp2", "-ldflags=-s -w", "-o", s.binary, s.pkg)
-		cmd.Dir = s.dir
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %v\n%s", s.pkg, err, out)
-		}
-		fi, err := os.Stat(s.binary)
-		if err != nil {
+		if err := build(s, dir); err != nil {
 			return err
 		}
-		s.size = fi.Size()
 	}
 
 	for i := range o.startups {
@@ -164,7 +154,12 @@ func run(o options) error {
 	for _, s := range servers {
 		by[s.name] = s
 	}
-	shapes, err := shapedStartups(o, dir, by["hello"], by["baseline"], by["hello@"+o.before])
+	progress("building %s", sizedName)
+	sized, err := sizedBaseline(by["baseline"], by["hello"].size, dir)
+	if err != nil {
+		return err
+	}
+	shapes, err := shapedStartups(o, dir, by["hello"], by["baseline"], sized, by["hello@"+o.before])
 	if err != nil {
 		return err
 	}
@@ -617,6 +612,26 @@ func allowedCPUs() string {
 		}
 	}
 	return "?"
+}
+
+// build compiles s into dir with the image's build flags (.ko.yaml), for every
+// server alike, and records the binary's size. args go before the package: more
+// flags for go build.
+func build(s *server, dir string, args ...string) error {
+	s.binary = filepath.Join(dir, strings.ReplaceAll(s.name, "/", "_"))
+	args = append([]string{"build", "-trimpath", "-tags=nethttpomithttp2", "-ldflags=-s -w", "-o", s.binary}, args...)
+	cmd := exec.Command("go", append(args, s.pkg)...)
+	cmd.Dir = s.dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", s.pkg, err, out)
+	}
+	fi, err := os.Stat(s.binary)
+	if err != nil {
+		return err
+	}
+	s.size = fi.Size()
+	return nil
 }
 
 func freePort() (int, error) {

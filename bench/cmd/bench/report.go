@@ -98,6 +98,26 @@ func writeReport(servers []*server, shapes []*shape, slow slowResult, micro micr
 				sh.name, v.stub.name, ms(percentile(v.first, 50)), ms(percentile(base.first, 50)), r, met(r <= 1.1))
 		}
 	}
+	// The same, against the baseline as large as hello: what the service does at
+	// start, without the read of its larger binary. The slowest hello row of each shape.
+	for _, sh := range shapes {
+		sized := sh.sized()
+		if sized == nil || len(sized.first) == 0 {
+			continue
+		}
+		var worst *variant
+		for _, v := range sh.variants {
+			if v.stub != nil && v.server == hello && len(v.first) > 0 && (worst == nil || percentile(v.first, 50) > percentile(worst.first, 50)) {
+				worst = v
+			}
+		}
+		if worst == nil {
+			continue
+		}
+		r := float64(percentile(worst.first, 50)) / float64(percentile(sized.first, 50))
+		fmt.Fprintf(&b, "| Cloud Run-shaped start-up p50 ≤ 1.1 × the baseline padded to hello's size: %s, the slowest (metadata server %s) | %s vs %s (%.2f ×) | %s |\n",
+			sh.name, worst.stub.name, ms(percentile(worst.first, 50)), ms(percentile(sized.first, 50)), r, met(r <= 1.1))
+	}
 	fmt.Fprintf(&b, "| peak RSS after the load ≤ 20 MiB | %s | %s |\n", mib(peak), met(peak <= 20<<20))
 	loadedRatio := float64(slow.loaded.p99) / float64(slow.unloaded.p99)
 	fmt.Fprintf(&b, "| slow clients: p99 within 2 × unloaded | %s vs %s (%.2f ×) with %d slowloris connections | %s |\n",
@@ -207,20 +227,25 @@ func writeShapedStartups(b *strings.Builder, shapes []*shape, o options) {
 	fmt.Fprintf(b, "Exec to the first accepted connection (what a TCP startup probe sees) and to the first 200 on `/` (an HTTP probe), %d starts of each row, in rounds with a rotating order so that each hello row is paired with the baseline. "+
 		"Each start: `K_SERVICE`, `K_REVISION` and `REGION` set, a metadata server on loopback (`GCE_METADATA_HOST`) that answers at once, after 500 ms, or accepts and never answers; "+
 		"a cgroup of 1 CPU (`cpu.cfs_quota_us` = period) and 256 MiB, the deploy's limits, with `GOMAXPROCS` unset (the runtime reads the quota); the binary's pages dropped from the page cache first (`fadvise(DONTNEED)`). "+
-		"The image rows unpack `make image`'s OCI layout with umoci, add the baseline binary beside hello's, and run each start as its own container: `create` (the sandbox) untimed, the clock from `start`.\n\n", o.shapedStartups)
-	fmt.Fprintf(b, "| shape | server, metadata server | starts | accept p50 | accept p99 | accept max | first 200 p50 | first 200 p99 | first 200 max | × baseline (p50) |\n")
-	fmt.Fprintf(b, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		"The image rows unpack `make image`'s OCI layout with umoci, add the baselines' binaries beside hello's, and run each start as its own container: `create` (the sandbox) untimed, the clock from `start`. "+
+		"The padded baseline is the baseline built with a string constant it never reads, which makes its binary as large as hello's: the same start, with as many bytes to read from disk, so that the last column is what the service does at start beyond its size.\n\n", o.shapedStartups)
+	fmt.Fprintf(b, "| shape | server, metadata server | starts | accept p50 | accept p99 | accept max | first 200 p50 | first 200 p99 | first 200 max | × baseline (p50) | × padded baseline (p50) |\n")
+	fmt.Fprintf(b, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, sh := range shapes {
 		if sh.err != nil {
-			fmt.Fprintf(b, "| %s | not measured: %s | | | | | | | | |\n", sh.name, strings.ReplaceAll(strings.TrimSpace(sh.err.Error()), "\n", " "))
+			fmt.Fprintf(b, "| %s | not measured: %s | | | | | | | | | |\n", sh.name, strings.ReplaceAll(strings.TrimSpace(sh.err.Error()), "\n", " "))
 			continue
 		}
 		base := percentile(sh.baseline().first, 50)
 		for _, v := range sh.variants {
-			fmt.Fprintf(b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %.2f |\n", sh.name, v.name, len(v.first),
+			bySize := "–"
+			if sized := sh.sized(); sized != nil {
+				bySize = fmt.Sprintf("%.2f", float64(percentile(v.first, 50))/float64(percentile(sized.first, 50)))
+			}
+			fmt.Fprintf(b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %.2f | %s |\n", sh.name, v.name, len(v.first),
 				ms(percentile(v.accept, 50)), ms(percentile(v.accept, 99)), ms(slices.Max(v.accept)),
 				ms(percentile(v.first, 50)), ms(percentile(v.first, 99)), ms(slices.Max(v.first)),
-				float64(percentile(v.first, 50))/float64(base))
+				float64(percentile(v.first, 50))/float64(base), bySize)
 		}
 	}
 	fmt.Fprintf(b, "\nWhat this reproduces of Cloud Run's start and what it cannot: docs/testing.md, \"Start-up as Cloud Run starts it\".\n")

@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -74,11 +75,11 @@ func startStub(name string, delay time.Duration, never bool) (*stub, error) {
 	return s, nil
 }
 
-// variant is one server started one way: hello with a metadata stub, or the
+// variant is one server started one way: hello with a metadata stub, or a
 // baseline (which asks nothing).
 type variant struct {
 	server *server
-	stub   *stub // nil: the baseline
+	stub   *stub // nil: a baseline
 	name   string
 	accept []time.Duration // start to the first accepted connection
 	first  []time.Duration // start to the first 200 on /
@@ -106,14 +107,51 @@ func (v *variant) env(port int) []string {
 }
 
 // dropCache evicts a file's pages from the page cache, so that the next start
-// reads them again, as a fresh instance fetches the image's.
+// reads them again, as a fresh instance fetches the image's. fadvise(DONTNEED)
+// leaves dirty pages in place, and a binary just built or unpacked is dirty
+// until the kernel writes it back (up to 30 s): it is written first. It fails if
+// any page is still cached after that, rather than time a warm start as a cold one.
 func dropCache(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	return unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		return err
+	}
+	cached, pages, err := cachedPages(f)
+	if err != nil {
+		return err
+	}
+	if cached > 0 {
+		return fmt.Errorf("%d of the %d pages of %s are still in the page cache after fadvise(DONTNEED): is it running?", cached, pages, path)
+	}
+	return nil
+}
+
+// cachedPages counts the pages of f in the page cache (mincore).
+func cachedPages(f *os.File) (cached, pages int, err error) {
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == 0 {
+		return 0, 0, err
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer unix.Munmap(m)
+	vec := make([]byte, (len(m)+os.Getpagesize()-1)/os.Getpagesize())
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		return 0, 0, fmt.Errorf("mincore %s: %w", f.Name(), errno)
+	}
+	for _, v := range vec {
+		cached += int(v & 1)
+	}
+	return cached, len(vec), nil
 }
 
 // cgroup is a cgroup with the deploy's CPU and memory limits, v1 or v2.
@@ -222,8 +260,8 @@ type bundles struct {
 }
 
 // unpackImage unpacks the OCI layout at layout (make image) with umoci and adds
-// the baseline binary to its root file system.
-func unpackImage(layout, dir, baseline string) (*bundles, error) {
+// the baselines' binaries to its root file system, beside hello's.
+func unpackImage(layout, dir string, baselines ...*server) (*bundles, error) {
 	if _, err := os.Stat(filepath.Join(layout, "index.json")); err != nil {
 		return nil, fmt.Errorf("no image at %s: `make bench` builds it with `make image` first", layout)
 	}
@@ -244,22 +282,30 @@ func unpackImage(layout, dir, baseline string) (*bundles, error) {
 	if err := json.Unmarshal(raw, &b.spec); err != nil {
 		return nil, err
 	}
-	bin, err := os.ReadFile(baseline)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(b.rootfs, "ko-app", "baseline"), bin, 0o755); err != nil {
-		return nil, err
+	for _, s := range baselines {
+		bin, err := os.ReadFile(s.binary)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(b.rootfs, b.path(s)), bin, 0o755); err != nil {
+			return nil, err
+		}
 	}
 	return b, nil
 }
 
+// path is where s's binary is in the image: hello's where ko put it, a
+// baseline's beside it.
+func (b *bundles) path(s *server) string {
+	if s.name == "hello" {
+		return "/ko-app/hello"
+	}
+	return "/ko-app/" + filepath.Base(s.binary)
+}
+
 // binary is the path of v's binary inside the root file system.
 func (b *bundles) binary(v *variant) string {
-	if v.stub == nil {
-		return filepath.Join(b.rootfs, "ko-app", "baseline")
-	}
-	return filepath.Join(b.rootfs, "ko-app", "hello")
+	return filepath.Join(b.rootfs, b.path(v.server))
 }
 
 // bundle writes a bundle for one start of v: umoci's spec with the root file
@@ -277,9 +323,7 @@ func (b *bundles) bundle(v *variant, port int, id string) (string, error) {
 		env = append(env, e)
 	}
 	process["env"] = env
-	if v.stub == nil {
-		process["args"] = []any{"/ko-app/baseline"}
-	}
+	process["args"] = []any{b.path(v.server)}
 	linux := spec["linux"].(map[string]any)
 	var namespaces []any
 	for _, ns := range linux["namespaces"].([]any) {
@@ -400,7 +444,7 @@ func startOnce(s *shape, v *variant) error {
 
 // shapedStartups measures every variant in every shape, n starts each, in
 // rounds with a rotating order so that the baseline is paired with hello.
-func shapedStartups(o options, dir string, hello, baseline, before *server) ([]*shape, error) {
+func shapedStartups(o options, dir string, hello, baseline, sized, before *server) ([]*shape, error) {
 	var stubs []*stub
 	for _, st := range []struct {
 		name  string
@@ -415,7 +459,7 @@ func shapedStartups(o options, dir string, hello, baseline, before *server) ([]*
 		stubs = append(stubs, s)
 	}
 	variants := func(withBefore bool) []*variant {
-		vs := []*variant{{server: baseline, name: "baseline"}}
+		vs := []*variant{{server: baseline, name: "baseline"}, {server: sized, name: sizedLabel(sized, baseline)}}
 		for _, st := range stubs {
 			vs = append(vs, &variant{server: hello, stub: st, name: "hello, metadata " + st.name})
 		}
@@ -442,9 +486,10 @@ func shapedStartups(o options, dir string, hello, baseline, before *server) ([]*
 		return nil, err
 	}
 	defer boost.remove()
-	shapes = append(shapes, &shape{name: "binary, 2 CPUs (startup CPU boost)", variants: variants(false)[:2], prepare: binaryShape(boost, "0,1")})
+	vs := variants(false)
+	shapes = append(shapes, &shape{name: "binary, 2 CPUs (startup CPU boost)", variants: []*variant{vs[0], vs[2]}, prepare: binaryShape(boost, "0,1")})
 
-	b, err := unpackImage(o.image, dir, baseline.binary)
+	b, err := unpackImage(o.image, dir, baseline, sized)
 	if err != nil {
 		return nil, err
 	}
@@ -500,9 +545,78 @@ func percentile(xs []time.Duration, p float64) time.Duration {
 // baseline is the shape's baseline variant.
 func (s *shape) baseline() *variant {
 	for _, v := range s.variants {
-		if v.stub == nil {
+		if v.stub == nil && v.server.name != sizedName {
 			return v
 		}
 	}
 	return nil
+}
+
+// sized is the shape's variant of the baseline padded to hello's size, or nil.
+func (s *shape) sized() *variant {
+	for _, v := range s.variants {
+		if v.server.name == sizedName {
+			return v
+		}
+	}
+	return nil
+}
+
+// sizedName names the baseline padded to hello's size (sizedBaseline).
+const sizedName = "baseline-sized"
+
+// sizedLabel is the padded baseline's row in the report.
+func sizedLabel(sized, baseline *server) string {
+	return fmt.Sprintf("baseline padded to hello's size (%.2f MB, +%.2f MB)", float64(sized.size)/1e6, float64(sized.size-baseline.size)/1e6)
+}
+
+// sizedBaseline builds the baseline with a string constant that makes its
+// binary size bytes long, as long as hello's: the same start, with as many
+// bytes to read from disk. A cold start reads the binary at the disk's speed
+// (this machine reads ahead 8 MiB at a time), so what hello's start costs
+// beyond this one is what the service does, not what its size does. The
+// constant is never read; a file added to the package with go build's
+// -overlay carries it, so that nothing of it is in the repository.
+func sizedBaseline(baseline *server, size int64, dir string) (*server, error) {
+	sized := &server{name: sizedName, dir: baseline.dir, pkg: baseline.pkg}
+	pkgDir, err := filepath.Abs(filepath.Join(baseline.dir, baseline.pkg))
+	if err != nil {
+		return nil, err
+	}
+	pad := size - baseline.size
+	if pad <= 0 {
+		return nil, fmt.Errorf("hello's binary (%d bytes) is not larger than the baseline's (%d)", size, baseline.size)
+	}
+	src := filepath.Join(dir, "pad.go")
+	if err := os.WriteFile(src, []byte(padSource(pad)), 0o644); err != nil {
+		return nil, err
+	}
+	overlay, err := json.Marshal(map[string]any{"Replace": map[string]string{filepath.Join(pkgDir, "zz_pad.go"): src}})
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "overlay.json"), overlay, 0o644); err != nil {
+		return nil, err
+	}
+	if err := build(sized, dir, "-overlay="+filepath.Join(dir, "overlay.json")); err != nil {
+		return nil, err
+	}
+	if d := sized.size - size; d < -sizedSlack || d > sizedSlack {
+		return nil, fmt.Errorf("the padded baseline is %d bytes, hello %d: more than %d apart", sized.size, size, sizedSlack)
+	}
+	return sized, nil
+}
+
+// sizedSlack is how far the padded baseline's size may be from hello's: a page.
+const sizedSlack = 4096
+
+// padSource is a Go file of package main that adds n bytes of constant data to
+// the binary. The data is read only when HELLO_BENCH_PAD is "print", which
+// nothing sets, so that the linker keeps it.
+func padSource(n int64) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/"
+	return "package main\n\nimport \"os\"\n\n" +
+		"// pad makes the binary as large as hello's (make bench: the padded baseline).\n" +
+		"var pad = \"" + strings.Repeat(alphabet, int(n)/len(alphabet)+1)[:n] + "\"\n\n" +
+		"func init() {\n\tif os.Getenv(\"HELLO_BENCH_PAD\") == \"print\" {\n\t\tos.Stdout.WriteString(pad)\n\t}\n}\n"
 }

@@ -226,7 +226,7 @@ func writeShapedStartups(b *strings.Builder, shapes []*shape, o options) {
 	fmt.Fprintf(b, "\n## Start-up as Cloud Run starts it\n\n")
 	fmt.Fprintf(b, "Exec to the first accepted connection (what a TCP startup probe sees) and to the first 200 on `/` (an HTTP probe), %d starts of each row, in rounds with a rotating order so that each hello row is paired with the baseline. "+
 		"Each start: `K_SERVICE`, `K_REVISION` and `REGION` set, a metadata server on loopback (`GCE_METADATA_HOST`) that answers at once, after 500 ms, or accepts and never answers; "+
-		"a cgroup of 1 CPU (`cpu.cfs_quota_us` = period) and 256 MiB, the deploy's limits, with `GOMAXPROCS` unset (the runtime reads the quota); the binary's pages dropped from the page cache first (`fadvise(DONTNEED)`). "+
+		"a cgroup of 1 CPU (`cpu.cfs_quota_us` = period) and 256 MiB, the deploy's limits, with `GOMAXPROCS` unset (the runtime reads the quota); the binary's pages dropped from the page cache first (written back, `fadvise(DONTNEED)`, then checked with `mincore`: none is left). "+
 		"The image rows unpack `make image`'s OCI layout with umoci, add the baselines' binaries beside hello's, and run each start as its own container: `create` (the sandbox) untimed, the clock from `start`. "+
 		"The padded baseline is the baseline built with a string constant it never reads, which makes its binary as large as hello's: the same start, with as many bytes to read from disk, so that the last column is what the service does at start beyond its size.\n\n", o.shapedStartups)
 	fmt.Fprintf(b, "| shape | server, metadata server | starts | accept p50 | accept p99 | accept max | first 200 p50 | first 200 p99 | first 200 max | × baseline (p50) | × padded baseline (p50) |\n")

@@ -661,29 +661,25 @@ var lengthFunc = function.New(&function.Spec{
 	},
 })
 
-// toListFunc is Terraform's tolist.
-var toListFunc = function.New(&function.Spec{
-	Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType}},
-	Type: func(args []cty.Value) (cty.Type, error) {
-		v, err := convert.Convert(args[0], cty.List(cty.DynamicPseudoType))
-		return v.Type(), err
-	},
-	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-		return convert.Convert(args[0], cty.List(cty.DynamicPseudoType))
-	},
-})
+// toListFunc and toSetFunc are Terraform's tolist and toset.
+var (
+	toListFunc = convertFunc(cty.List(cty.DynamicPseudoType))
+	toSetFunc  = convertFunc(cty.Set(cty.DynamicPseudoType))
+)
 
-// toSetFunc is Terraform's toset.
-var toSetFunc = function.New(&function.Spec{
-	Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType}},
-	Type: func(args []cty.Value) (cty.Type, error) {
-		v, err := convert.Convert(args[0], cty.Set(cty.DynamicPseudoType))
-		return v.Type(), err
-	},
-	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-		return convert.Convert(args[0], cty.Set(cty.DynamicPseudoType))
-	},
-})
+// convertFunc is a Terraform conversion function: its argument converted to want.
+func convertFunc(want cty.Type) function.Function {
+	return function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType}},
+		Type: func(args []cty.Value) (cty.Type, error) {
+			v, err := convert.Convert(args[0], want)
+			return v.Type(), err
+		},
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			return convert.Convert(args[0], want)
+		},
+	})
+}
 
 // oneFunc is Terraform's one: the only element of a collection, or null.
 var oneFunc = function.New(&function.Spec{

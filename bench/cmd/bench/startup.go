@@ -128,7 +128,12 @@ func dropCache(path string) error {
 		return err
 	}
 	if cached > 0 {
-		return fmt.Errorf("%d of the %d pages of %s are still in the page cache after fadvise(DONTNEED): is it running?", cached, pages, path)
+		why := "is it running?"
+		var fs unix.Statfs_t
+		if unix.Fstatfs(int(f.Fd()), &fs) == nil && fs.Type == unix.TMPFS_MAGIC {
+			why = "it is on tmpfs, whose pages are the file itself: set TMPDIR to a directory on a disk"
+		}
+		return fmt.Errorf("%d of the %d pages of %s are still in the page cache after fadvise(DONTNEED): %s", cached, pages, path, why)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,8 +60,9 @@ func TestSizedBaseline(t *testing.T) {
 // A hello no larger than the baseline has nothing to pad: refused, not measured.
 func TestSizedBaselineRefusesASmallerHello(t *testing.T) {
 	baseline := &server{name: "baseline", dir: "../..", pkg: "./servers/baseline", size: 5 << 20}
-	if _, err := sizedBaseline(baseline, 5<<20, t.TempDir()); err == nil {
-		t.Error("sizedBaseline accepted a hello as large as the baseline")
+	_, err := sizedBaseline(baseline, 5<<20, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "is not larger than the baseline's") {
+		t.Errorf("sizedBaseline with a hello as large as the baseline: %v, want a refusal before any build", err)
 	}
 }
 

@@ -20,7 +20,8 @@ import (
 const testImage = "europe-west1-docker.pkg.dev/p/containers/hello@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 // fakeGcloud writes a gcloud that answers `deploy releases describe` with the
-// description in file "existing" (or NOT_FOUND without it), `deploy rollouts list`
+// description in file "existing", or fails with the error in file "describe-error",
+// or else with NOT_FOUND as gcloud words it, `deploy rollouts list`
 // with the next file rollouts.N (the last one again once they run out), and
 // records every call in "calls".
 func fakeGcloud(t *testing.T) (bin, dir string) {
@@ -31,7 +32,8 @@ func fakeGcloud(t *testing.T) (bin, dir string) {
 echo "$*" >> ` + dir + `/calls
 case "$1 $2 $3" in
 "deploy releases describe")
-  [ -f ` + dir + `/existing ] || { echo "ERROR: NOT_FOUND" >&2; exit 1; }
+  [ -f ` + dir + `/describe-error ] && { cat ` + dir + `/describe-error >&2; exit 1; }
+  [ -f ` + dir + `/existing ] || { echo "ERROR: (gcloud.deploy.releases.describe) NOT_FOUND: Resource '$4' was not found" >&2; exit 1; }
   cat ` + dir + `/existing ;;
 "deploy rollouts list")
   n=$(cat ` + dir + `/polls 2>/dev/null || echo 0)
@@ -215,6 +217,34 @@ func TestOneReleasePerName(t *testing.T) {
 		calls, _ := os.ReadFile(filepath.Join(dir, "calls"))
 		if err == nil || !strings.Contains(out, "release hello-abc exists already") || strings.Contains(string(calls), "releases create") {
 			t.Errorf("release.sh under a name another image holds: %v\n%s\ngcloud was asked:\n%s", err, out, calls)
+		}
+	})
+}
+
+// A describe that fails for any reason but NOT_FOUND says nothing of whether the
+// release exists: release.sh stops and shows gcloud's error, rather than go on to
+// create a release it may already have.
+// NOT_FOUND, and only that, lets it create the release.
+func TestReleaseStopsWhenItCannotTellWhetherTheReleaseExists(t *testing.T) {
+	t.Parallel()
+	t.Run("describe denied: stopped, gcloud's error shown", func(t *testing.T) {
+		t.Parallel()
+		gcloud, dir := fakeGcloud(t)
+		denied := "ERROR: (gcloud.deploy.releases.describe) PERMISSION_DENIED: Permission 'clouddeploy.releases.get' denied on 'projects/p/locations/europe-west1/deliveryPipelines/hello/releases/hello-abc'"
+		os.WriteFile(filepath.Join(dir, "describe-error"), []byte(denied+"\n"), 0o644)
+		out, err := releaseScript(t, gcloud, []string{"IMAGE=" + testImage, "RELEASE=hello-abc", "ALLOW_UNSIGNED=1"})
+		calls, _ := os.ReadFile(filepath.Join(dir, "calls"))
+		if err == nil || !strings.Contains(out, denied) || !strings.Contains(out, "cannot tell whether release hello-abc exists") || strings.Contains(out, "verify") || strings.Contains(string(calls), "releases create") {
+			t.Errorf("release.sh when describe is denied: %v\n%s\ngcloud was asked:\n%s", err, out, calls)
+		}
+	})
+	t.Run("NOT_FOUND: created", func(t *testing.T) {
+		t.Parallel()
+		gcloud, dir := fakeGcloud(t)
+		out, err := releaseScript(t, gcloud, []string{"IMAGE=" + testImage, "RELEASE=hello-abc", "ALLOW_UNSIGNED=1"})
+		calls, _ := os.ReadFile(filepath.Join(dir, "calls"))
+		if err != nil || !strings.Contains(out, "release: created hello-abc") || !strings.Contains(string(calls), "deploy releases create hello-abc") {
+			t.Errorf("release.sh of a release that does not exist: %v\n%s\ngcloud was asked:\n%s", err, out, calls)
 		}
 	})
 }

@@ -127,7 +127,12 @@ fi
 # One release per name. CI names a release after its commit and sets RELEASE_ONCE=1,
 # so that running the workflow again does not release the commit twice, even when
 # the rebuilt image differs (a newer base image under the same tag).
-if existing=$(gcloud deploy releases describe "$name" "${where[@]}" --format='value(description)' 2>/dev/null); then
+# Only NOT_FOUND means there is no such release ("ERROR: (gcloud.deploy.releases.
+# describe) NOT_FOUND: Resource '...' was not found"); any other failure (no login,
+# no permission, the network) is not an answer, and is said as gcloud said it.
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+if existing=$(gcloud deploy releases describe "$name" "${where[@]}" --format='value(description)' 2>"$dir/describe"); then
   if [ "$existing" != "$IMAGE" ] && [ "${RELEASE_ONCE:-}" != 1 ]; then
     die "release $name exists already, of ${existing:-another image}, not $IMAGE: choose another RELEASE"
   fi
@@ -136,6 +141,9 @@ if existing=$(gcloud deploy releases describe "$name" "${where[@]}" --format='va
     wait_for_rollouts "$name"
   fi
   exit 0
+elif ! grep -q 'NOT_FOUND' "$dir/describe"; then
+  cat "$dir/describe" >&2
+  die "cannot tell whether release $name exists: gcloud deploy releases describe failed (above)"
 fi
 
 # Release nothing make verify refuses, unless told to.
@@ -156,8 +164,6 @@ fi
 reference='image: ko://github.com/example/hello'
 n=$(grep -c -- "$reference\$" deploy/service.yaml || true)
 [ "$n" = 1 ] || die "deploy/service.yaml has '$reference' $n times, want once"
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
 sed "s|${reference//./\\.}\$|image: $IMAGE|" deploy/service.yaml >"$dir/service.yaml"
 
 echo "release: creating release $name of $IMAGE in pipeline $pipeline ($region)" >&2

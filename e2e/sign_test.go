@@ -117,7 +117,7 @@ func testSigning(t *testing.T, reg *registry, env []string, image, published str
 	fake := filepath.Join(t.TempDir(), "gcloud")
 	writeFile(t, fake, []byte(`#!/bin/sh
 # No release exists yet: gcloud's describe fails as Cloud Deploy's NOT_FOUND does.
-[ "$1 $2 $3" = "deploy releases describe" ] && { echo "ERROR: NOT_FOUND" >&2; exit 1; }
+[ "$1 $2 $3" = "deploy releases describe" ] && { echo "ERROR: (gcloud.deploy.releases.describe) NOT_FOUND: Resource '$4' was not found" >&2; exit 1; }
 echo "$@" >> `+calls+`/args
 for a in "$@"; do
   case $a in --from-run-manifest=*) cp "${a#*=}" `+calls+`/service.yaml ;; esac

@@ -50,11 +50,12 @@ esac
 }
 
 // releaseScript runs scripts/release.sh with args and env (over a pipeline's
-// whereabouts and the fake gcloud) and returns its output and error.
+// whereabouts, and the fake gcloud first on PATH, as a real one would be found)
+// and returns its output and error.
 func releaseScript(t *testing.T, gcloud string, env []string, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command("bash", append([]string{"../scripts/release.sh"}, args...)...)
-	cmd.Env = append(os.Environ(), "GCLOUD_BIN="+gcloud, "TERRAFORM_BIN=false",
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(gcloud)+string(os.PathListSeparator)+os.Getenv("PATH"), "TERRAFORM_BIN=false",
 		"DELIVERY_PIPELINE=hello", "DELIVERY_REGION=europe-west1", "RELEASE_STAGING_DIR=gs://p-hello-releases/source", "WAIT_POLL=0")
 	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()

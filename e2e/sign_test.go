@@ -124,12 +124,14 @@ for a in "$@"; do
 done
 `))
 	os.Chmod(fake, 0o755)
+	// Found on PATH before any real gcloud, as make release finds gcloud.
+	fakeFirst := "PATH=" + filepath.Dir(fake) + string(os.PathListSeparator) + os.Getenv("PATH")
 	where := []string{"DELIVERY_PIPELINE=hello", "DELIVERY_REGION=europe-west1", "RELEASE_STAGING_DIR=gs://p-hello-releases/source"}
 	release := func(t *testing.T, vars ...string) (out string, released bool, err error) {
 		t.Helper()
 		os.Remove(filepath.Join(calls, "args"))
 		os.Remove(filepath.Join(calls, "service.yaml"))
-		stdout, stderr, err := makeTargetSplit(t, with(append(append(vars, where...), "GCLOUD_BIN="+fake, "COSIGN_PUBLIC_KEY="+pub)...), "release")
+		stdout, stderr, err := makeTargetSplit(t, with(append(append(vars, where...), fakeFirst, "COSIGN_PUBLIC_KEY="+pub)...), "release")
 		_, statErr := os.Stat(filepath.Join(calls, "args"))
 		return stdout + stderr, statErr == nil, err
 	}
@@ -178,7 +180,7 @@ done
 		}
 	})
 	t.Run("make release without the pipeline's whereabouts says what to set", func(t *testing.T) {
-		stdout, stderr, err := makeTargetSplit(t, with("IMAGE="+published, "COSIGN_PUBLIC_KEY="+pub, "GCLOUD_BIN="+fake, "TERRAFORM_BIN=false"), "release")
+		stdout, stderr, err := makeTargetSplit(t, with("IMAGE="+published, "COSIGN_PUBLIC_KEY="+pub, fakeFirst, "TERRAFORM_BIN=false"), "release")
 		if err == nil || !strings.Contains(stdout+stderr, "set DELIVERY_PIPELINE, DELIVERY_REGION and RELEASE_STAGING_DIR") {
 			t.Errorf("make release with nowhere to release: %v; output:\n%s%s", err, stdout, stderr)
 		}

@@ -14,15 +14,13 @@
 # image. WAIT=1 then waits, for a release that existed too, until the rollouts it has
 # so far have ended: the first one; the promotion's comes after the bake. A failed
 # gcloud call while waiting is said and tried again.
-# GCLOUD_BIN replaces gcloud (the tests record the calls). It needs gcloud, logged in
-# (gcloud auth login) as someone who may create releases in the pipeline (RELEASES.md,
-# "The roles").
+# It needs gcloud on PATH, logged in (gcloud auth login) as someone who may create
+# releases in the pipeline (RELEASES.md, "The roles"); the tests put a gcloud that
+# records its calls first on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/cosign.sh
 source scripts/cosign.sh
-
-gcloud() { "${GCLOUD_BIN:-gcloud}" "$@"; }
 
 # Where the pipeline is: the environment, or Terraform's outputs.
 terraform() {

@@ -610,24 +610,18 @@ func TestOutlierDetectionUsesOnlyWhatServerlessNEGsSupport(t *testing.T) {
 }
 
 // strs and nums are HCL lists of strings and of numbers, as a variable is given.
-func strs(ss ...string) cty.Value {
-	if len(ss) == 0 {
-		return cty.ListValEmpty(cty.String)
-	}
-	vs := make([]cty.Value, len(ss))
-	for i, s := range ss {
-		vs[i] = cty.StringVal(s)
-	}
-	return cty.ListVal(vs)
-}
+func strs(ss ...string) cty.Value { return ctyList(cty.String, cty.StringVal, ss) }
 
-func nums(ns ...float64) cty.Value {
-	if len(ns) == 0 {
-		return cty.ListValEmpty(cty.Number)
+func nums(ns ...float64) cty.Value { return ctyList(cty.Number, cty.NumberFloatVal, ns) }
+
+// ctyList is the list of xs, each made a value by val; empty, a list of typ.
+func ctyList[T any](typ cty.Type, val func(T) cty.Value, xs []T) cty.Value {
+	if len(xs) == 0 {
+		return cty.ListValEmpty(typ)
 	}
-	vs := make([]cty.Value, len(ns))
-	for i, n := range ns {
-		vs[i] = cty.NumberFloatVal(n)
+	vs := make([]cty.Value, len(xs))
+	for i, x := range xs {
+		vs[i] = val(x)
 	}
 	return cty.ListVal(vs)
 }

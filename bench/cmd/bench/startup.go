@@ -491,6 +491,8 @@ func shapedStartups(o options, dir string, hello, baseline, sized, before *serve
 		return nil, err
 	}
 	defer boost.remove()
+	// Only the baseline (vs[0]) and hello with the metadata server answering at
+	// once (vs[2], after the padded baseline): whether the boost helps at all.
 	vs := variants(false)
 	shapes = append(shapes, &shape{name: "binary, 2 CPUs (startup CPU boost)", variants: []*variant{vs[0], vs[2]}, prepare: binaryShape(boost, "0,1")})
 
